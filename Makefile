@@ -1,0 +1,48 @@
+# Two commands matter: `make demo` and `make test`. Both create .venv if missing and are idempotent.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo
+DEMO_ARGS ?= --bureaus 5 --customers 20000 --days 730 --start 2024-01-01 --seed 7
+
+.PHONY: demo test install sysdeps lint typecheck pytest bench clean-demo
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Debian packages the tests need (browser tests drive Debian's Chromium); installed once.
+sysdeps:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install sysdeps
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+demo: install
+	$(BIN)/audit demo-data --out $(DEMO_DIR) $(DEMO_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean-demo:
+	rm -rf $(DEMO_DIR) var outputs/*/

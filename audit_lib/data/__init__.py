@@ -1,0 +1,1 @@
+"""Data: the schema contract, demo data, source systems, ingest and the Parquet mart."""
