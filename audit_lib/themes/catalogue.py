@@ -1,0 +1,244 @@
+"""The starter catalogue of audit themes (稽查主题).
+
+A theme is a named, standardised audit check: what to look for, with which data and
+thresholds, how severe a hit is, and how long the tasks it raises may take. Every change is a
+new version; runs record the versions they used (:func:`theme_versions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+Family = Literal["business", "resource", "data_quality"]
+EntityKind = Literal["customer", "area"]
+
+
+@dataclass(frozen=True)
+class Theme:
+    """One audit theme.
+
+    Attributes
+    ----------
+    id
+        Stable identifier, e.g. ``"zero_consumption"``.
+    version
+        Incremented on every change of parameters or logic.
+    name_zh, name_en
+        Display names.
+    family
+        Monitoring family: business (经营成果/工作质量), resource (供电质量/服务资源) or
+        data quality (数据质量).
+    entity_kind
+        Whether findings are about customers or station areas.
+    severity
+        Default severity of a hit (``low`` / ``medium`` / ``high``).
+    deadline_days
+        Days a task raised by this theme may take from dispatch to archive (限时稽查).
+    params
+        Typed detector parameters (thresholds, windows).
+    truth_kinds
+        Kinds of the demo truth table this theme is meant to find (for evaluation).
+    """
+
+    id: str
+    version: int
+    name_zh: str
+    name_en: str
+    family: Family
+    entity_kind: EntityKind
+    severity: str
+    deadline_days: int
+    params: Mapping[str, float | int | str] = field(default_factory=dict)
+    truth_kinds: tuple[str, ...] = ()
+
+    def param(self, name: str) -> float:
+        """A numeric parameter."""
+        return float(self.params[name])
+
+
+THEFT_KINDS = (
+    "theft_constant_fraction",
+    "theft_random_fraction",
+    "theft_onoff_bypass",
+    "theft_flattened",
+    "theft_capped",
+)
+
+_THEMES: tuple[Theme, ...] = (
+    Theme(
+        "zero_consumption",
+        1,
+        "运行户零电量",
+        "zero consumption while active",
+        "business",
+        "customer",
+        "medium",
+        15,
+        {"min_zero_days": 30, "min_history_kwh_per_day": 0.5},
+        ("zero_while_active",),
+    ),
+    Theme(
+        "consumption_drop",
+        1,
+        "电量突变",
+        "abrupt drop against own history",
+        "business",
+        "customer",
+        "medium",
+        15,
+        {"recent_days": 30, "history_days": 90, "min_drop": 0.5, "min_history_kwh_per_day": 1.0},
+        THEFT_KINDS,
+    ),
+    Theme(
+        "peer_low",
+        1,
+        "同类用户持续低电量",
+        "sustained low consumption against peers",
+        "business",
+        "customer",
+        "low",
+        20,
+        {"window_days": 90, "max_ratio_to_peers": 0.2, "min_peers": 20},
+        (),
+    ),
+    Theme(
+        "theft_suspicion",
+        1,
+        "窃电嫌疑",
+        "theft suspicion (pyod ensemble + self-supervision)",
+        "business",
+        "customer",
+        "high",
+        10,
+        {"top_share": 0.01, "min_score": 0.0},
+        THEFT_KINDS,
+    ),
+    Theme(
+        "area_line_loss",
+        1,
+        "台区线损异常",
+        "station-area line loss out of range",
+        "resource",
+        "area",
+        "medium",
+        20,
+        {"high_loss": 0.08, "negative_loss": -0.01, "min_days": 20},
+        (),
+    ),
+    Theme(
+        "meter_events",
+        1,
+        "计量异常事件",
+        "meter alarms corroborating a consumption change",
+        "resource",
+        "customer",
+        "medium",
+        15,
+        {"codes": "ERC27,ERC28,ERC29,ERC30,ERC37", "window_days": 30},
+        (),
+    ),
+    Theme(
+        "tariff_misapplication",
+        1,
+        "电价执行错误",
+        "tariff misapplication",
+        "business",
+        "customer",
+        "high",
+        15,
+        {"amount_tolerance": 0.01},
+        ("tariff_invalid_for_class", "bill_amount_mismatch"),
+    ),
+    Theme(
+        "multiplier_anomaly",
+        1,
+        "倍率异常",
+        "meter multiplier anomaly",
+        "business",
+        "customer",
+        "high",
+        15,
+        {"tolerance": 0.02},
+        ("wrong_multiplier",),
+    ),
+    Theme(
+        "over_capacity",
+        1,
+        "超容用电",
+        "demand above contracted capacity",
+        "business",
+        "customer",
+        "medium",
+        20,
+        {"over_ratio": 1.05, "power_factor": 0.9},
+        ("over_capacity",),
+    ),
+    Theme(
+        "arrears",
+        1,
+        "电费欠费",
+        "arrears and overdue payments",
+        "business",
+        "customer",
+        "low",
+        30,
+        {"overdue_days": 30, "min_amount": 1.0},
+        ("arrears",),
+    ),
+    Theme(
+        "repeated_complaints",
+        1,
+        "重复投诉",
+        "repeated 95598 complaints",
+        "resource",
+        "customer",
+        "low",
+        15,
+        {"window_days": 90, "min_complaints": 3},
+        ("repeated_complaints",),
+    ),
+    Theme(
+        "data_quality",
+        1,
+        "数据质量",
+        "data quality: missing, negative, duplicated, backwards, orphans, bad codes",
+        "data_quality",
+        "customer",
+        "low",
+        10,
+        {"max_missing_run": 7},
+        (
+            "dq_missing_readings",
+            "dq_negative_reading",
+            "dq_duplicate_reading",
+            "dq_register_backwards",
+            "dq_orphan",
+            "dq_bad_code",
+        ),
+    ),
+)
+
+CATALOGUE: Mapping[str, Theme] = MappingProxyType({t.id: t for t in _THEMES})
+
+
+def get_theme(theme_id: str) -> Theme:
+    """Look up a published theme by id.
+
+    Raises
+    ------
+    KeyError
+        With the list of known ids, if ``theme_id`` is unknown.
+    """
+    try:
+        return CATALOGUE[theme_id]
+    except KeyError:
+        raise KeyError(f"unknown theme {theme_id!r}; known: {', '.join(CATALOGUE)}") from None
+
+
+def theme_versions(theme_ids: list[str] | None = None) -> dict[str, int]:
+    """Versions of the given (default: all) themes, for run manifests."""
+    ids = theme_ids if theme_ids is not None else list(CATALOGUE)
+    return {i: get_theme(i).version for i in ids}
