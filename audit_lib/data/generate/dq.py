@@ -1,0 +1,152 @@
+"""Data-quality faults (数据质量) in what the collection system delivers.
+
+Applied to the metered matrix once bills are made (bills come from register reads, not from
+daily AMI values), turning it into the AMI readings: missing runs, negative values, duplicated
+rows, orphan customers (rows whose cons_no is not in customers), codes outside code lists, and
+gaps in station-area supply. Background collection failures (isolated single days, ~0.1 %) are
+part of normal operation and are not labelled; runs of 3 days or more are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audit_lib.data.generate.config import AREA_SUPPLY_GAP_RATE, BACKGROUND_MISSING_RATE
+from audit_lib.data.generate.lifecycle import Lifecycle
+from audit_lib.data.generate.org import digits
+from audit_lib.data.generate.service import EventLog
+from audit_lib.data.generate.truth import TruthLog, draw_windows, expand_windows, window_mask
+
+BAD_CODES = (("cust_class", "居民"), ("status", "normal"), ("cust_class", "resident"))
+
+
+@dataclass
+class ExtraReadings:
+    """Reading rows outside the matrix: duplicates and orphans."""
+
+    cons_no: list[np.ndarray] = field(default_factory=list)
+    day: list[np.ndarray] = field(default_factory=list)
+    kwh: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, cons_no: np.ndarray, day: np.ndarray, kwh: np.ndarray) -> None:
+        """Append rows."""
+        self.cons_no.append(np.asarray(cons_no, dtype=object))
+        self.day.append(np.asarray(day, dtype=np.int64))
+        self.kwh.append(np.asarray(kwh, dtype=np.float32))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All rows as (cons_no, day, kwh)."""
+        return (
+            np.concatenate([np.zeros(0, object), *self.cons_no]),
+            np.concatenate([np.zeros(0, np.int64), *self.day]),
+            np.concatenate([np.zeros(0, np.float32), *self.kwh]),
+        )
+
+
+def make_readings(
+    rng: np.random.Generator,
+    metered: np.ndarray,
+    life: Lifecycle,
+    truth: TruthLog,
+    events: EventLog,
+    bureau_index: int,
+) -> tuple[ExtraReadings, dict[int, tuple[str, str]]]:
+    """Turn ``metered`` (in place) into AMI readings; return extra rows and bad codes.
+
+    Returns
+    -------
+    ExtraReadings
+        Duplicated and orphan rows to append to the readings table.
+    dict
+        Customer row → (column, invalid value) to write into the customers table.
+    """
+    n, d = metered.shape
+    stable = life.stable(d)
+    flat = metered.reshape(-1)
+    count = int(rng.binomial(n * d, BACKGROUND_MISSING_RATE))
+    cells = rng.integers(0, n * d, count)
+    flat[cells] = np.nan
+    failed = cells[rng.random(count) < 0.3]
+    events.add(failed // d, failed % d, "ERC31")
+
+    rows = np.flatnonzero(life.replace_day >= 0)  # legit: partial day, then two missing days
+    r = life.replace_day[rows]
+    metered[rows, r] *= rng.uniform(0.2, 0.6, len(rows)).astype(np.float32)
+    for lag in (1, 2):
+        metered[rows, np.minimum(r + lag, d - 1)] = np.nan
+
+    rows = truth.pick(rng, "dq_missing_readings", stable)
+    start, end = draw_windows(rng, len(rows), d, (0.05, 0.95), (3, 30))
+    sub = metered[rows]
+    sub[window_mask(d, start, end)] = np.nan
+    metered[rows] = sub
+    failing = rng.random(len(rows)) < 0.5
+    events.add(rows[failing], start[failing], "ERC31")
+    truth.add(
+        "dq_missing_readings", rows, start, end, (end - start + 1) / d, "采集失败 / not collected"
+    )
+
+    rows = truth.pick(rng, "dq_negative_reading", stable)
+    day, _ = draw_windows(rng, len(rows), d, (0.05, 0.95), None)
+    value = np.nan_to_num(metered[rows, day], nan=1.0)
+    metered[rows, day] = -np.abs(value) - rng.uniform(0.1, 5.0, len(rows)).astype(np.float32)
+    truth.add("dq_negative_reading", rows, day, day, 1.0, "负电量 / negative kWh")
+
+    extra = ExtraReadings()
+    rows = truth.pick(rng, "dq_duplicate_reading", stable)
+    start, end = draw_windows(rng, len(rows), d, (0.05, 0.95), (1, 4))
+    owner, dup_day = expand_windows(start, end)
+    dup_row = rows[owner]
+    same = rng.random(len(dup_row)) < 0.5
+    value = metered[dup_row, dup_day] * np.where(same, 1.0, rng.uniform(0.5, 1.5, len(dup_row)))
+    extra.add(truth.cons_no[dup_row], dup_day, value)
+    truth.add("dq_duplicate_reading", rows, start, end, 1.0, "重复记录 / duplicated rows")
+
+    k = int(rng.binomial(n, truth.config.rate("dq_orphan")))
+    # customer numbers start with 5; an orphan's 9 is in no customers table
+    orphans = digits(f"9{bureau_index + 1:02d}", np.arange(k), 7).to_numpy(zero_copy_only=False)
+    start, end = draw_windows(rng, k, d, (0.05, 0.8), (10, 60))
+    owner, o_day = expand_windows(start, end)
+    extra.add(orphans[owner], o_day, rng.lognormal(np.log(5.0), 0.5, len(o_day)))
+    truth.add(
+        "dq_orphan",
+        np.zeros(k, np.int64),
+        start,
+        end,
+        1.0,
+        "无档案用户 / no customer record",
+        entities=orphans,
+    )
+
+    rows = truth.pick(rng, "dq_bad_code", stable)
+    which = rng.integers(0, len(BAD_CODES), len(rows))
+    bad = {int(r): BAD_CODES[w] for r, w in zip(rows, which, strict=True)}
+    labels = np.array([f"customers.{col}={val!r}" for col, val in BAD_CODES], dtype=object)
+    detail = labels[which]
+    truth.add("dq_bad_code", rows, 0, d - 1, 1.0, detail)
+    return extra, bad
+
+
+def supply_gaps(
+    rng: np.random.Generator, supply: np.ndarray, area_ids: np.ndarray, truth: TruthLog
+) -> None:
+    """Blank runs of days of some areas' transformer meter (line loss not computable)."""
+    n_areas, d = supply.shape
+    k = int(rng.binomial(n_areas, AREA_SUPPLY_GAP_RATE))
+    areas = np.sort(rng.choice(n_areas, size=k, replace=False))
+    start, end = draw_windows(rng, k, d, (0.05, 0.95), (1, 10))
+    sub = supply[areas]
+    sub[window_mask(d, start, end)] = np.nan
+    supply[areas] = sub
+    truth.add(
+        "dq_missing_readings",
+        areas,
+        start,
+        end,
+        (end - start + 1) / d,
+        "台区供电量缺失 / area supply missing",
+        entities=area_ids[areas],
+        entity_kind="area",
+    )
