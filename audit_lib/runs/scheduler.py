@@ -1,0 +1,243 @@
+"""The scheduler: a plain long-running process (no Jupyter server) that runs ``schedule.yml``.
+
+Each due slot (entry × firing time) is claimed by inserting a :class:`ScheduleSlot` row under a
+unique constraint before anything runs. Two schedulers, or one restarted after a crash, cannot
+both claim a slot: the second insert fails and that scheduler skips the slot. A slot missed by
+less than the schedule's ``grace_minutes`` still runs (once), so a scheduler restarted shortly
+after a firing time, or ``audit schedule --once`` called from cron every few minutes, catches up.
+Every run is logged (``logging``) and recorded as a :class:`RunRecord`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from audit_lib.db import session_factory
+from audit_lib.errors import AuditError, ConfigError
+from audit_lib.runs.models import RunRecord, ScheduleSlot
+from audit_lib.runs.params import PARAMETERS_DIR
+from audit_lib.runs.runner import run_notebook
+from audit_lib.runs.schedule import (
+    SCHEDULE_FILE,
+    Schedule,
+    ScheduleEntry,
+    latest_slot,
+    load_schedule,
+    next_slot,
+    resolve_period,
+)
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class SlotOutcome:
+    """What happened to one due slot: ``ok``, ``failed`` or ``skipped`` (claimed elsewhere)."""
+
+    entry: str
+    slot_at: datetime
+    status: str
+    run_id: str | None = None
+    error: str | None = None
+
+
+def utc_clock() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(UTC)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def check_tables(engine: Engine) -> None:
+    """Raise ConfigError if the run tables are missing from the database."""
+    present = set(inspect(engine).get_table_names())
+    for table in (ScheduleSlot.__tablename__, RunRecord.__tablename__):
+        if table not in present:
+            raise ConfigError(
+                f"database {engine.url.render_as_string(hide_password=True)} has no table "
+                f"{table}: run the database migrations first (alembic upgrade head)"
+            )
+
+
+def due_slots(schedule: Schedule, now: datetime) -> list[tuple[ScheduleEntry, datetime]]:
+    """Each entry's latest firing time at or before ``now``, if within the grace period."""
+    due = []
+    for entry in schedule.entries:
+        slot = latest_slot(entry, now, schedule.timezone)
+        if now - slot <= schedule.grace:
+            due.append((entry, slot))
+    return due
+
+
+def claim_slot(sessions: sessionmaker[Session], entry: str, slot_at: datetime) -> bool:
+    """Insert the slot's row; False if another scheduler (or an earlier run) holds it."""
+    now = _naive_utc(utc_clock())
+    row = ScheduleSlot(
+        entry=entry,
+        slot_at=_naive_utc(slot_at),
+        status="running",
+        claimed_by=f"{socket.gethostname()}:{os.getpid()}",
+        claimed_at=now,
+    )
+    with sessions() as session:
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return False
+    return True
+
+
+def _finish(
+    sessions: sessionmaker[Session],
+    entry: str,
+    slot_at: datetime,
+    status: str,
+    run_id: str | None,
+    error: str | None,
+) -> None:
+    with sessions() as session:
+        slot = session.query(ScheduleSlot).filter_by(entry=entry, slot_at=_naive_utc(slot_at)).one()
+        slot.status, slot.run_id, slot.error = status, run_id, error
+        slot.finished_at = _naive_utc(utc_clock())
+        session.commit()
+
+
+def run_slot(
+    schedule: Schedule,
+    entry: ScheduleEntry,
+    slot_at: datetime,
+    sessions: sessionmaker[Session],
+    *,
+    outputs: Path | str = "outputs",
+    parameters_dir: Path | str = PARAMETERS_DIR,
+) -> SlotOutcome:
+    """Run a claimed slot, record it, and return its outcome (never raises an AuditError)."""
+    local = slot_at.astimezone(schedule.timezone)
+    run_id = f"{_naive_utc(slot_at):%Y%m%dT%H%M%SZ}-{entry.name}"
+    period = resolve_period(entry.period, local)
+    log.info("slot %s %s: run %s, period %s", entry.name, local.isoformat(), run_id, period)
+    started = _naive_utc(utc_clock())
+    with sessions() as session:
+        session.add(
+            RunRecord(
+                run_id=run_id,
+                notebook=entry.notebook,
+                period=period,
+                trigger="scheduler",
+                status="running",
+                output_dir=str(Path(outputs) / run_id),
+                started_at=started,
+            )
+        )
+        session.commit()
+    status, error, counts = "failed", None, (0, 0, 0)
+    try:
+        summary = run_notebook(
+            entry.notebook,
+            entry.bureaus if isinstance(entry.bureaus, str) else list(entry.bureaus),
+            period,
+            entry.workers,
+            entry.cluster,
+            parameters_dir=parameters_dir,
+            outputs=outputs,
+            parameters=entry.parameters,
+            parameters_source=f"{schedule.source} ({entry.name})",
+            timeout=entry.timeout,
+            run_id=run_id,
+            progress=False,
+        )
+        status = "ok" if not summary.failed else "failed"
+        counts = (len(summary.results), len(summary.ok), len(summary.failed))
+        if summary.failed:
+            error = f"failed bureaus: {', '.join(summary.failed)}"
+    except AuditError as exc:
+        error = str(exc)
+    with sessions() as session:
+        record = session.get(RunRecord, run_id)
+        assert record is not None
+        record.status, record.error = status, error
+        record.n_bureaus, record.n_ok, record.n_failed = counts
+        record.ended_at = _naive_utc(utc_clock())
+        session.commit()
+    _finish(sessions, entry.name, slot_at, status, run_id, error)
+    log.info("slot %s run %s: %s%s", entry.name, run_id, status, f" ({error})" if error else "")
+    return SlotOutcome(entry.name, slot_at, status, run_id, error)
+
+
+def schedule_once(
+    engine: Engine,
+    schedule_path: Path | str = SCHEDULE_FILE,
+    *,
+    now: datetime | None = None,
+    outputs: Path | str = "outputs",
+    parameters_dir: Path | str = PARAMETERS_DIR,
+) -> list[SlotOutcome]:
+    """Run every due, unclaimed slot once and return (for cron users: ``audit schedule --once``)."""
+    schedule = load_schedule(schedule_path)
+    check_tables(engine)
+    sessions = session_factory(engine)
+    moment = now or utc_clock()
+    outcomes = []
+    for entry, slot in due_slots(schedule, moment):
+        if not claim_slot(sessions, entry.name, slot):
+            log.info("slot %s %s already claimed: skipped", entry.name, slot.isoformat())
+            outcomes.append(SlotOutcome(entry.name, slot, "skipped"))
+            continue
+        outcomes.append(
+            run_slot(
+                schedule, entry, slot, sessions, outputs=outputs, parameters_dir=parameters_dir
+            )
+        )
+    return outcomes
+
+
+def run_scheduler(
+    engine: Engine,
+    schedule_path: Path | str = SCHEDULE_FILE,
+    *,
+    outputs: Path | str = "outputs",
+    parameters_dir: Path | str = PARAMETERS_DIR,
+    stop: threading.Event | None = None,
+    poll_seconds: float = 30.0,
+    clock: Clock = utc_clock,
+) -> None:
+    """Run the schedule until ``stop`` is set: run due slots, sleep until the next firing.
+
+    The schedule file is read again on every wake-up, so edits take effect without a restart.
+    """
+    stop = stop or threading.Event()
+    check_tables(engine)
+    log.info("scheduler started (%s, pid %d)", schedule_path, os.getpid())
+    while not stop.is_set():
+        now = clock()
+        wake = now + timedelta(seconds=poll_seconds)
+        try:
+            schedule_once(
+                engine, schedule_path, now=now, outputs=outputs, parameters_dir=parameters_dir
+            )
+            schedule = load_schedule(schedule_path)
+            now = clock()
+            wake = min(
+                (next_slot(e, now, schedule.timezone) for e in schedule.entries), default=wake
+            )
+        except AuditError as exc:  # a broken schedule file: say so, keep the process alive
+            log.error("scheduler: %s", exc)
+        stop.wait(max(0.05, min(poll_seconds, (wake - now).total_seconds() + 0.05)))
+    log.info("scheduler stopped")
