@@ -158,6 +158,22 @@ def test_run_killed_kernel_fails_only_that_bureau(project: Path) -> None:
     assert manifest(Path(summary.run_dir), "B2")["error"]["kind"] == "kernel_died"
 
 
+def test_run_dead_worker_process_fails_only_that_bureau(project: Path) -> None:
+    summary = run_notebook(
+        "nb/kill_kernel.ipynb",
+        "B1,B2,B3",
+        "2024-01",
+        workers=2,
+        outputs="out",
+        parameters={"trouble": ["B1"], "target": "worker"},
+        progress=False,
+    )
+    assert summary.failed == ["B1"] and summary.ok == ["B2", "B3"]
+    m = manifest(Path(summary.run_dir), "B1")
+    assert m["status"] == "failed" and m["error"]["kind"] == "worker_died"
+    assert "exited with code -9" in m["error"]["message"]
+
+
 def test_log_file_streams_output_while_cell_runs(project: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -173,17 +174,36 @@ def _base_manifest(job: BureauJob, started: str) -> dict[str, Any]:
     }
 
 
+_local = threading.local()
+
+
+def _html_exporter() -> Any:
+    """One exporter per thread (building one loads templates; sharing one is not thread-safe)."""
+    exporter = getattr(_local, "exporter", None)
+    if exporter is None:
+        from nbconvert import HTMLExporter
+
+        exporter = HTMLExporter(
+            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+        )
+        _local.exporter = exporter
+    return exporter
+
+
+def preload() -> None:
+    """Import papermill and nbconvert now (before a fork pool starts, so workers share them)."""
+    import papermill  # noqa: F401
+
+    _html_exporter()
+
+
 def export_html(notebook: Path, html: Path, title: str) -> None:
     """Write ``notebook`` as an HTML report without code cells or prompts."""
     import nbformat
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(notebook, as_version=4)
     nb.metadata["title"] = title
-    exporter = HTMLExporter(
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
-    )
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = _html_exporter().from_notebook_node(nb)
     write_text_atomic(html, body)
 
 

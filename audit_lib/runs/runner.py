@@ -9,26 +9,16 @@ only the bureaus of a run that are not ``ok``, into the same run folder.
 
 from __future__ import annotations
 
-import multiprocessing
-import sys
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from audit_lib.errors import AuditError, ConfigError
-from audit_lib.runs.execute import (
-    BureauJob,
-    BureauResult,
-    execute_bureau,
-    mark_failed,
-    result_from_manifest,
-)
+from audit_lib.runs.dispatch import dispatch
+from audit_lib.runs.execute import BureauJob, BureauResult, result_from_manifest
 from audit_lib.runs.fingerprint import fingerprint_folder
 from audit_lib.runs.manifest import (
     RUN_FILE,
@@ -159,76 +149,6 @@ def make_job(plan: Mapping[str, Any], bureau: str) -> BureauJob:
         parameter_error=error,
         kernel_name=plan.get("kernel_name"),
     )
-
-
-def dispatch(
-    jobs: Sequence[BureauJob],
-    workers: int = 2,
-    cluster: str | None = None,
-    *,
-    progress: bool = True,
-    desc: str = "",
-) -> list[BureauResult]:
-    """Execute ``jobs`` in parallel; every job ends with a result, none raises."""
-    if not jobs:
-        return []
-    bar = tqdm(total=len(jobs), desc=desc, unit="bureau", disable=not progress, file=sys.stderr)
-    results: list[BureauResult] = []
-
-    def finish(result: BureauResult) -> None:
-        results.append(result)
-        bar.update(1)
-        failed = sum(r.status != STATUS_OK for r in results)
-        bar.set_postfix(ok=len(results) - failed, failed=failed)
-
-    try:
-        if cluster:
-            _dispatch_dask(jobs, cluster, finish)
-        else:
-            _dispatch_pool(jobs, workers, finish)
-    finally:
-        bar.close()
-    order = {job.bureau: i for i, job in enumerate(jobs)}
-    return sorted(results, key=lambda r: order[r.bureau])
-
-
-def _dispatch_pool(
-    jobs: Sequence[BureauJob], workers: int, finish: Callable[[BureauResult], None]
-) -> None:
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-        futures = {pool.submit(execute_bureau, job): job for job in jobs}
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                finish(future.result())
-            except Exception as exc:  # a worker process died: record it, keep going
-                finish(mark_failed(job, "worker_died", f"{type(exc).__name__}: {exc}"))
-
-
-def _dispatch_dask(
-    jobs: Sequence[BureauJob], address: str, finish: Callable[[BureauResult], None]
-) -> None:
-    from distributed import Client
-    from distributed import as_completed as dask_completed
-
-    try:
-        client = Client(address, timeout="15s", set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
-    with client:
-        futures = {}
-        for job in jobs:
-            key = f"audit-run-{job.run_id}-{job.bureau}-{uuid.uuid4().hex[:6]}"
-            futures[client.submit(execute_bureau, job, key=key, pure=False)] = job
-        for future in dask_completed(list(futures), loop=client.loop):
-            job = futures[future]
-            try:
-                finish(future.result())
-            except Exception as exc:  # the worker died or lost the task: record, keep going
-                finish(mark_failed(job, "worker_died", f"{type(exc).__name__}: {exc}"))
 
 
 def run_notebook(

@@ -70,7 +70,7 @@ def check_tables(engine: Engine) -> None:
         if table not in present:
             raise ConfigError(
                 f"database {engine.url.render_as_string(hide_password=True)} has no table "
-                f"{table}: run the database migrations first (alembic upgrade head)"
+                f"{table}: run the database migrations first (audit db upgrade)"
             )
 
 

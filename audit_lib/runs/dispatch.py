@@ -1,0 +1,127 @@
+"""Hand bureau jobs to workers: a fork process pool by default, or a Dask distributed scheduler.
+
+Every job ends with a :class:`~audit_lib.runs.execute.BureauResult`, whatever happens to its
+worker: a job whose process died (or whose Dask task was lost) is recorded as failed and
+the others go on. A tqdm progress bar counts bureaus done and failed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+from tqdm import tqdm
+
+from audit_lib.errors import ConfigError
+from audit_lib.runs.execute import (
+    BureauJob,
+    BureauResult,
+    execute_bureau,
+    mark_failed,
+    preload,
+    result_from_manifest,
+)
+from audit_lib.runs.manifest import STATUS_OK, read_manifest
+
+
+def dispatch(
+    jobs: Sequence[BureauJob],
+    workers: int = 2,
+    cluster: str | None = None,
+    *,
+    progress: bool = True,
+    desc: str = "",
+) -> list[BureauResult]:
+    """Execute ``jobs`` in parallel; every job ends with a result, none raises."""
+    if not jobs:
+        return []
+    bar = tqdm(total=len(jobs), desc=desc, unit="bureau", disable=not progress, file=sys.stderr)
+    results: list[BureauResult] = []
+
+    def finish(result: BureauResult) -> None:
+        results.append(result)
+        bar.update(1)
+        failed = sum(r.status != STATUS_OK for r in results)
+        bar.set_postfix(ok=len(results) - failed, failed=failed)
+
+    try:
+        if cluster:
+            _dispatch_dask(jobs, cluster, finish)
+        else:
+            _dispatch_pool(jobs, workers, finish)
+    finally:
+        bar.close()
+    order = {job.bureau: i for i, job in enumerate(jobs)}
+    return sorted(results, key=lambda r: order[r.bureau])
+
+
+def _run_child(job: BureauJob) -> None:
+    execute_bureau(job)
+
+
+def _dispatch_pool(
+    jobs: Sequence[BureauJob], workers: int, finish: Callable[[BureauResult], None]
+) -> None:
+    """At most ``workers`` forked processes at a time, one per bureau.
+
+    A fresh process per bureau (forked from a parent that has already imported papermill and
+    nbconvert, so starting one costs milliseconds) means a process that dies takes only its own
+    bureau with it: it is recorded as failed and the others go on, which a shared
+    ``ProcessPoolExecutor`` cannot do (one dead worker breaks the whole pool).
+    """
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    preload()
+    context = multiprocessing.get_context("fork")
+    pending = list(jobs)
+    running: dict[int, tuple[BaseProcess, BureauJob]] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                job = pending.pop(0)
+                child = context.Process(target=_run_child, args=(job,), name=f"run-{job.bureau}")
+                child.start()
+                running[child.sentinel] = (child, job)
+            for sentinel in wait(list(running), timeout=5.0):
+                assert isinstance(sentinel, int)
+                proc, job = running.pop(sentinel)
+                proc.join()
+                if proc.exitcode == 0:  # execute_bureau returned: its manifest is final
+                    manifest = read_manifest(Path(job.out_dir))
+                    assert manifest is not None
+                    finish(result_from_manifest(manifest, Path(job.out_dir)))
+                else:
+                    message = f"worker process {proc.pid} exited with code {proc.exitcode}"
+                    finish(mark_failed(job, "worker_died", message))
+    finally:
+        for left, _ in running.values():  # interrupted (Ctrl-C): stop the children
+            left.terminate()
+            left.join(timeout=10)
+
+
+def _dispatch_dask(
+    jobs: Sequence[BureauJob], address: str, finish: Callable[[BureauResult], None]
+) -> None:
+    from distributed import Client
+    from distributed import as_completed as dask_completed
+
+    try:
+        client = Client(address, timeout="15s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+    with client:
+        futures = {}
+        for job in jobs:
+            key = f"audit-run-{job.run_id}-{job.bureau}-{uuid.uuid4().hex[:6]}"
+            futures[client.submit(execute_bureau, job, key=key, pure=False)] = job
+        for future in dask_completed(list(futures), loop=client.loop):
+            job = futures[future]
+            try:
+                finish(future.result())
+            except Exception as exc:  # the worker died or lost the task: record, keep going
+                finish(mark_failed(job, "worker_died", f"{type(exc).__name__}: {exc}"))
