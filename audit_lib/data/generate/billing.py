@@ -55,7 +55,10 @@ def build_bills(
     m = len(starts)
     stable = life.stable(d)
     open_m = (life.open_day[:, None] < ends[None, :]) & (life.close_day[:, None] > starts[None, :])
-    kwh = np.round(np.add.reduceat(metered, starts, axis=1, dtype=np.float64), 2)
+    kwh = np.empty((n, m))
+    for j in range(m):  # months, not customers: float64 sums without a float64 copy
+        kwh[:, j] = metered[:, cal.month_slice(j)].sum(axis=1, dtype=np.float64)
+    kwh = np.round(kwh, 2)
     peak = np.maximum.reduceat(metered, starts, axis=1).astype(np.float64)
 
     has_demand = np.isin(pop.cls, (COM, IND))
@@ -119,7 +122,7 @@ def build_bills(
         "multiplier": recorded_multiplier[row],
         "kwh": kwh[row, month],
         "max_demand_kw": demand[row, month],
-        "tariff_code": tf.TARIFF_CODES[tariff[row]],
+        "tariff_code": tariff[row],
         "energy_charge": energy[row, month],
         "capacity_charge": capacity[row, month],
         "amount": amount[row, month],

@@ -48,24 +48,34 @@ class BureauData:
     def readings_month(self, m: int) -> pa.Table:
         """Readings rows of month ``m`` (open accounts only, plus duplicates and orphans)."""
         sl = self.cal.month_slice(m)
-        block = self.readings[:, sl]
-        width = block.shape[1]
-        t = np.arange(sl.start, sl.stop)[None, :]
-        open_ = (t >= self.life.open_day[:, None]) & (t < self.life.close_day[:, None])
-        idx = np.flatnonzero(open_)
-        cons = self.cons_no.take(pa.array(idx // width))
-        day = sl.start + idx % width
-        kwh = block.reshape(-1)[idx]
+        width = sl.stop - sl.start
+        block = np.ascontiguousarray(self.readings[:, sl]).reshape(-1)
+        lo = np.clip(self.life.open_day - sl.start, 0, width)
+        hi = np.clip(self.life.close_day - sl.start, 0, width)
+        length = np.maximum(hi - lo, 0)
+        n = len(length)
+        if int(length.sum()) == n * width:  # every account open all month: no gather
+            owner = np.repeat(np.arange(n, dtype=np.int32), width)
+            local = np.tile(np.arange(width, dtype=np.int32), n)
+            kwh = block
+        else:
+            owner = np.repeat(np.arange(n, dtype=np.int32), length)
+            first = np.repeat(lo - (np.cumsum(length) - length), length)
+            local = (np.arange(len(owner)) + first).astype(np.int32)
+            kwh = block[owner.astype(np.int64) * width + local]
         e_cons, e_day, e_kwh = self.extra.arrays()
         sel = (e_day >= sl.start) & (e_day < sl.stop)
-        cons = pa.concat_arrays([cons, pa.array(e_cons[sel], pa.string())])
-        day = np.concatenate([day, e_day[sel]])
+        cons = pa.chunked_array(
+            [self.cons_no.take(pa.array(owner)), pa.array(e_cons[sel], pa.string())]
+        )
+        epoch = int(self.cal.dates[0].astype(np.int64)) + sl.start
+        day = np.concatenate([local + np.int32(epoch), (e_day[sel] + epoch - sl.start)])
         kwh = np.concatenate([kwh, e_kwh[sel]])
         k = len(day)
         data = {
             "cons_no": cons,
-            "date": pa.array(self.cal.dates[day], pa.date32()),
-            "kwh": pa.array(kwh, pa.float32(), mask=np.isnan(kwh)),
+            "date": pa.array(day.astype(np.int32)).view(pa.date32()),
+            "kwh": pa.array(kwh, pa.float32(), from_pandas=True),  # NaN → null
             "bureau": pa.repeat(pa.scalar(self.code), k),
             "month": pa.repeat(pa.scalar(self.cal.month_labels[m]), k),
         }
@@ -90,6 +100,7 @@ def build_bureau(config: DemoConfig, bureau_index: int) -> BureauData:
     supply = area_supply(rng, kwh, org)
     # from here on the matrix holds what the meters record
     metering = inject_metering(rng, pop, cal, life, kwh, truth, events)
+    np.round(kwh, 2, out=kwh)  # meters report 0.01 kWh; bills sum these values
     bills = billing.build_bills(
         rng, pop, cal, life, kwh, metering.recorded_multiplier, over, truth, events
     )
@@ -108,7 +119,7 @@ def build_bureau(config: DemoConfig, bureau_index: int) -> BureauData:
             rng, pop, org, cal, life, cons_pa, bills.tariff,
             metering.recorded_multiplier, bad_codes, code, area_ids,
         ),
-        **bill_tables(cal, cons_np, bills, payments, code),
+        **bill_tables(cal, cons_pa, bills, payments, code),
         "area_supply": supply_table(cal, supply, area_ids, code),
         "tickets": tickets,
         "meter_events": events.table(rng, cal, cons_np, life.replace_day, code, bureau_index),
@@ -122,7 +133,7 @@ def area_supply(rng: np.random.Generator, true_kwh: np.ndarray, org: Org) -> np.
     Loss is a few percent per public area (0.5–1.5 % for dedicated transformers), with
     daily noise. True kWh includes what thieves take, so theft raises the area's loss rate.
     """
-    summed = np.add.reduceat(true_kwh, org.area_starts, axis=0, dtype=np.float64)
+    summed = np.add.reduceat(true_kwh, org.area_starts, axis=0).astype(np.float64)
     n_areas, d = summed.shape
     loss = np.where(
         org.dedicated, rng.uniform(0.005, 0.015, n_areas), rng.uniform(0.02, 0.05, n_areas)

@@ -73,7 +73,7 @@ def make_readings(
 
     rows = np.flatnonzero(life.replace_day >= 0)  # legit: partial day, then two missing days
     r = life.replace_day[rows]
-    metered[rows, r] *= rng.uniform(0.2, 0.6, len(rows)).astype(np.float32)
+    metered[rows, r] = np.round(metered[rows, r] * rng.uniform(0.2, 0.6, len(rows)), 2)
     for lag in (1, 2):
         metered[rows, np.minimum(r + lag, d - 1)] = np.nan
 
@@ -91,7 +91,7 @@ def make_readings(
     rows = truth.pick(rng, "dq_negative_reading", stable)
     day, _ = draw_windows(rng, len(rows), d, (0.05, 0.95), None)
     value = np.nan_to_num(metered[rows, day], nan=1.0)
-    metered[rows, day] = -np.abs(value) - rng.uniform(0.1, 5.0, len(rows)).astype(np.float32)
+    metered[rows, day] = np.round(-np.abs(value) - rng.uniform(0.1, 5.0, len(rows)), 2)
     truth.add("dq_negative_reading", rows, day, day, 1.0, "负电量 / negative kWh")
 
     extra = ExtraReadings()
@@ -101,6 +101,7 @@ def make_readings(
     dup_row = rows[owner]
     same = rng.random(len(dup_row)) < 0.5
     value = metered[dup_row, dup_day] * np.where(same, 1.0, rng.uniform(0.5, 1.5, len(dup_row)))
+    value = np.round(value, 2)
     extra.add(truth.cons_no[dup_row], dup_day, value)
     truth.add("dq_duplicate_reading", rows, start, end, 1.0, "重复记录 / duplicated rows")
 
@@ -109,7 +110,7 @@ def make_readings(
     orphans = digits(f"9{bureau_index + 1:02d}", np.arange(k), 7).to_numpy(zero_copy_only=False)
     start, end = draw_windows(rng, k, d, (0.05, 0.8), (10, 60))
     owner, o_day = expand_windows(start, end)
-    extra.add(orphans[owner], o_day, rng.lognormal(np.log(5.0), 0.5, len(o_day)))
+    extra.add(orphans[owner], o_day, np.round(rng.lognormal(np.log(5.0), 0.5, len(o_day)), 2))
     truth.add(
         "dq_orphan",
         np.zeros(k, np.int64),

@@ -130,41 +130,42 @@ def customer_tables(
 
 def bill_tables(
     cal: Calendar,
-    cons_no: np.ndarray,
+    cons_no: pa.Array,
     bills: Bills,
     payments: dict[str, np.ndarray],
     code: str,
 ) -> dict[str, pa.Table]:
     """Bills and payments."""
-    labels = np.array(cal.month_labels, dtype=object)
+    labels = pa.array(cal.month_labels, pa.string())
+    compact = pc.replace_substring(labels, "-", "")
     cols = dict(bills.cols)
     k = len(bills.row)
     demand = cols.pop("max_demand_kw")
+    tariff = cols.pop("tariff_code")
     bill_table = _table(
         BILLS,
         {
-            "cons_no": cons_no[bills.row],
+            "cons_no": cons_no.take(pa.array(bills.row)),
             **cols,
+            "tariff_code": pa.array(TARIFF_CODES, pa.string()).take(pa.array(tariff)),
             "max_demand_kw": pa.array(demand, pa.float64(), mask=np.isnan(demand)),
             "bureau": _const(code, k),
-            "month": labels[bills.month],
+            "month": labels.take(pa.array(bills.month)),
         },
     )
     k = len(payments["row"])
-    cons = pa.array(cons_no[payments["row"]], pa.string())
-    compact = np.char.replace(labels.astype(str), "-", "").astype(object)[payments["month"]]
+    cons = cons_no.take(pa.array(payments["row"]))
+    month = pa.array(payments["month"])
     pay_table = _table(
         PAYMENTS,
         {
-            "payment_id": pc.binary_join_element_wise(
-                "P", cons, pa.array(compact, pa.string()), ""
-            ),
+            "payment_id": pc.binary_join_element_wise("P", cons, compact.take(month), ""),
             "cons_no": cons,
             "amount": payments["amount"],
             "paid_date": payments["paid_date"],
             "due_date": payments["due_date"],
             "bureau": _const(code, k),
-            "month": labels[payments["month"]],
+            "month": labels.take(month),
         },
     )
     return {"bills": bill_table, "payments": pay_table}

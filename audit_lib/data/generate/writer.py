@@ -120,11 +120,17 @@ def stage_partition(
     data = conform(spec, data, source=f"generated {table} {bureau} {month or ''}".strip())
     folder = partition_path(staging, spec, bureau, month)
     folder.mkdir(parents=True)
+    data = data.select(spec.file_columns)
+    # dictionary-encode only strings and dates: trying it on measures costs time for nothing
+    dictionary = [
+        f.name for f in data.schema if pa.types.is_string(f.type) or pa.types.is_date(f.type)
+    ]
     pq.write_table(
-        data.select(spec.file_columns),
+        data,
         folder / "part-0.parquet",
         compression=PARQUET_COMPRESSION,
         row_group_size=1 << 20,
+        use_dictionary=dictionary,
     )
     return data.num_rows
 
