@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +68,22 @@ def write_work_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def cell_seconds(executed: Path) -> float:
-    """Sum of the code cells' execution times recorded by papermill."""
+def _when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def notebook_times(executed: Path) -> dict[str, float]:
+    """From papermill's metadata: cells' own time, kernel start, and the papermill total."""
     nb = nbformat.read(executed, as_version=4)
-    return sum(
-        float(c.metadata.get("papermill", {}).get("duration") or 0.0)
-        for c in nb.cells
-        if c.cell_type == "code"
-    )
+    cells = [c.metadata.get("papermill", {}) for c in nb.cells if c.cell_type == "code"]
+    timed = [c for c in cells if c.get("start_time") and c.get("end_time")]
+    begin, end = _when(nb.metadata.papermill.start_time), _when(nb.metadata.papermill.end_time)
+    first = min(_when(c["start_time"]) for c in timed)
+    return {
+        "cells_s": sum(float(c.get("duration") or 0.0) for c in cells),
+        "kernel_start_s": (first - begin).total_seconds(),
+        "papermill_s": (end - begin).total_seconds(),
+    }
 
 
 def measure_once(
@@ -96,13 +106,18 @@ def measure_once(
     if summary.failed:
         raise SystemExit(f"benchmark run failed for {summary.failed}: see {summary.run_dir}")
     per_bureau = [r.duration_s for r in summary.results]
-    cells = [cell_seconds(Path(r.out_dir) / Path(args.notebook).name) for r in summary.results]
+    times = [notebook_times(Path(r.out_dir) / Path(args.notebook).name) for r in summary.results]
+    cells = [t["cells_s"] for t in times]
     overhead = [d - c for d, c in zip(per_bureau, cells, strict=True)]
     return {
         "wall_s": wall,
         "bureau_s_mean": statistics.fmean(per_bureau),
         "cells_s_mean": statistics.fmean(cells),
         "overhead_s_mean": statistics.fmean(overhead),
+        "kernel_start_s_mean": statistics.fmean(t["kernel_start_s"] for t in times),
+        "outside_papermill_s_mean": statistics.fmean(
+            d - t["papermill_s"] for d, t in zip(per_bureau, times, strict=True)
+        ),
         "overhead_share": sum(overhead) / sum(per_bureau),
     }
 
@@ -144,6 +159,7 @@ def main() -> None:
     peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result = {
         "benchmark": "runs",
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "notebook": "built-in numpy work" if args.builtin else args.notebook,
         "bureaus": args.bureaus if args.builtin else bureaus,
@@ -163,7 +179,8 @@ def main() -> None:
     print(
         f"{result['bureaus']} bureaus on {args.workers} workers: wall {m['wall_s']:.1f} s; per "
         f"bureau {m['bureau_s_mean']:.2f} s = cells {m['cells_s_mean']:.2f} s + overhead "
-        f"{m['overhead_s_mean']:.2f} s; overhead share {m['overhead_share']:.1%}; "
+        f"{m['overhead_s_mean']:.2f} s (kernel start {m['kernel_start_s_mean']:.2f} s, outside "
+        f"papermill {m['outside_papermill_s_mean']:.2f} s); overhead share {m['overhead_share']:.1%}; "
         f"peak RSS (largest child) {result['peak_rss_mb_largest_child']} MB → {out}"
     )
 

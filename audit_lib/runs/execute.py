@@ -191,10 +191,14 @@ def _html_exporter() -> Any:
 
 
 def preload() -> None:
-    """Import papermill and nbconvert now (before a fork pool starts, so workers share them)."""
+    """Import papermill and warm the HTML exporter up (templates compiled).
+
+    Called before the workers are forked, so every worker inherits them instead of paying.
+    """
+    import nbformat
     import papermill  # noqa: F401
 
-    _html_exporter()
+    _html_exporter().from_notebook_node(nbformat.v4.new_notebook())  # compiles the templates
 
 
 def export_html(notebook: Path, html: Path, title: str) -> None:
@@ -224,6 +228,9 @@ def _run_papermill(job: BureauJob, log: Any) -> None:
         # The kernel starts in job.cwd; papermill's own ``cwd`` would os.chdir the worker,
         # which is not safe when a Dask worker runs several bureaus in threads.
         resources={"metadata": {"path": job.cwd}},
+        # Every output has arrived when the last cell is done: kill the kernel instead of the
+        # graceful shutdown handshake (saves about a second per bureau).
+        shutdown_kernel="immediate",
     )
 
 
