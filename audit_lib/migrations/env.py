@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import audit_lib.runs.models  # registers the run and schedule-slot tables
 import audit_lib.tasks.models  # noqa: F401  (registers the task tables on Base.metadata)
 from audit_lib.db import Base, create_engine
 
