@@ -42,6 +42,12 @@ def severity_from_score(score: pd.Series, cuts: tuple[float, float]) -> pd.Serie
     return pd.Series(values, index=score.index)
 
 
+def evidence_column(records: Any) -> pd.Series:
+    """A column of evidence objects (dicts, one per hit) for a hits frame."""
+    items = records if isinstance(records, list) else list(records)
+    return pd.Series(items, dtype=object)
+
+
 def _evidence_json(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -112,6 +118,5 @@ def make_findings(
     out["run_id"] = run_id
     out["notebook"] = notebook
     out["bureau"] = bureau
-    return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)[
-        FINDING_COLUMNS
-    ]
+    out = out.sort_values(["score", "entity"], ascending=[False, True], kind="stable")
+    return out.reset_index(drop=True)[FINDING_COLUMNS]

@@ -90,7 +90,6 @@ _THEMES: tuple[Theme, ...] = (
         "medium",
         15,
         {"recent_days": 30, "history_days": 90, "min_drop": 0.5, "min_history_kwh_per_day": 1.0},
-        THEFT_KINDS,
     ),
     Theme(
         "peer_low",
@@ -161,7 +160,7 @@ _THEMES: tuple[Theme, ...] = (
         "customer",
         "high",
         15,
-        {"tolerance": 0.02},
+        {"tolerance": 0.02, "min_gain": 0.2},
         ("wrong_multiplier",),
     ),
     Theme(

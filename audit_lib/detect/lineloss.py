@@ -1,0 +1,326 @@
+"""Station-area line loss (台区线损): loss rates, classes, localisation, and the multiplier
+check that rests on the same balance.
+
+Loss rate of an area = (supplied − consumed) ÷ supplied, where *supplied* is the area
+transformer's meter and *consumed* the sum of its customers' AMI readings. A day counts only
+when the supply was read and at least ``min_completeness`` of the open customers were read;
+otherwise it is *not computable* (不可计算). Classes per area and month: qualified (合格),
+high (高损), negative (负损), not computable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from audit_lib.detect.context import DetectionContext
+from audit_lib.detect.findings import evidence_column
+from audit_lib.detect.rules.matrix_ops import CHUNK_ROWS, deseasonalise, row_corr
+from audit_lib.themes.catalogue import Theme
+
+LOSS_CLASSES = {
+    "qualified": ("合格", "qualified"),
+    "high": ("高损", "high loss"),
+    "negative": ("负损", "negative loss"),
+    "not_computable": ("不可计算", "not computable"),
+}
+MIN_COMPLETENESS = 0.98
+
+
+@dataclass
+class AreaBalance:
+    """Daily energy balance of every area of a bureau (areas × days arrays).
+
+    Attributes
+    ----------
+    area_id
+        Area codes of the rows.
+    dates
+        Days of the columns.
+    supply
+        kWh through the transformer meter (NaN = not read).
+    consumed
+        Σ of the open customers' readings.
+    completeness
+        Share of open customers with a reading that day (1 when the area has none open).
+    customer_area
+        Row of :attr:`area_id` of every customer of the context (−1 = area unknown).
+    """
+
+    area_id: np.ndarray
+    dates: pd.DatetimeIndex
+    supply: np.ndarray
+    consumed: np.ndarray
+    completeness: np.ndarray
+    customer_area: np.ndarray
+
+    @cached_property
+    def computable(self) -> np.ndarray:
+        """Days whose loss can be computed."""
+        return ~np.isnan(self.supply) & (self.supply > 0) & (self.completeness >= MIN_COMPLETENESS)
+
+    @cached_property
+    def loss_rate(self) -> np.ndarray:
+        """Daily loss rate (NaN where not computable)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = (self.supply - self.consumed) / self.supply
+        return np.where(self.computable, rate, np.nan)
+
+
+def area_balance(ctx: DetectionContext) -> AreaBalance:
+    """Build the daily balance of every area of the context's bureau over its matrix days."""
+    areas = ctx.mart.areas(ctx.bureau)["area_id"].drop_duplicates().to_numpy().astype(str)
+    index = pd.Index(areas)
+    cust_area = index.get_indexer(ctx.customers["area_id"].astype(str))
+    dates = ctx.matrix.dates
+    n_areas, d = len(areas), len(dates)
+    supply = np.full((n_areas, d), np.nan)
+    rows = ctx.mart.area_supply(ctx.bureau, dates[0].date(), dates[-1].date())
+    r = index.get_indexer(rows["area_id"].astype(str))
+    c = dates.get_indexer(pd.DatetimeIndex(rows["date"]))
+    ok = (r >= 0) & (c >= 0)
+    supply[r[ok], c[ok]] = rows["supply_kwh"].to_numpy(dtype=float)[ok]
+    known = np.flatnonzero(cust_area >= 0)
+    consumed = np.zeros((n_areas, d))
+    read = np.zeros((n_areas, d))
+    opened = np.zeros((n_areas, d))
+    for start in range(0, len(known), CHUNK_ROWS):
+        rows_ = known[start : start + CHUNK_ROWS]
+        member = sparse.csr_matrix(
+            (np.ones(len(rows_)), (cust_area[rows_], np.arange(len(rows_)))),
+            shape=(n_areas, len(rows_)),
+        )
+        x = ctx.matrix.values[rows_]
+        is_open = ctx.open_mask[rows_]
+        consumed += member @ np.where(is_open & ~np.isnan(x), x, 0.0)
+        read += member @ (is_open & ~np.isnan(x)).astype(np.float64)
+        opened += member @ is_open.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        completeness = np.where(opened > 0, read / opened, 1.0)
+    return AreaBalance(areas, dates, supply, consumed, completeness, cust_area)
+
+
+def monthly_loss(ctx: DetectionContext, theme: Theme, balance: AreaBalance) -> pd.DataFrame:
+    """Loss rate and class per area and month of the period (computable days only)."""
+    in_period = (balance.dates >= pd.Timestamp(ctx.start)) & (
+        balance.dates <= pd.Timestamp(ctx.end)
+    )
+    months = balance.dates.to_period("M")
+    frames = []
+    for month in months[in_period].unique():
+        cols = np.asarray((months == month) & in_period)
+        ok = balance.computable[:, cols]
+        supplied = np.where(ok, balance.supply[:, cols], 0.0).sum(axis=1)
+        consumed = np.where(ok, balance.consumed[:, cols], 0.0).sum(axis=1)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "area_id": balance.area_id,
+                    "month": str(month),
+                    "days": ok.sum(axis=1),
+                    "supply_kwh": supplied,
+                    "consumed_kwh": consumed,
+                }
+            )
+        )
+    table = pd.concat(frames, ignore_index=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["loss_rate"] = (table["supply_kwh"] - table["consumed_kwh"]) / table["supply_kwh"]
+    cls = np.select(
+        [
+            table["days"] < theme.param("min_days"),
+            table["loss_rate"] >= theme.param("high_loss"),
+            table["loss_rate"] <= theme.param("negative_loss"),
+        ],
+        ["not_computable", "high", "negative"],
+        default="qualified",
+    )
+    table["loss_class"] = cls
+    table["class_zh"] = table["loss_class"].map({k: v[0] for k, v in LOSS_CLASSES.items()})
+    return table
+
+
+def localise(
+    ctx: DetectionContext, balance: AreaBalance, areas: np.ndarray, top: int = 3
+) -> dict[str, list[dict[str, Any]]]:
+    """Customers of ``areas`` whose (seasonally adjusted) consumption moves most against the
+    area's daily loss rate: the likeliest sources of the loss."""
+    rows = np.flatnonzero(np.isin(balance.customer_area, areas))
+    if not len(rows):
+        return {}
+    shape, _ = deseasonalise(ctx.matrix.values[rows], np.zeros(len(rows), dtype=np.int64))
+    loss = balance.loss_rate[balance.customer_area[rows]]
+    corr = row_corr(shape.astype(np.float64), loss)
+    frame = pd.DataFrame(
+        {
+            "area": balance.area_id[balance.customer_area[rows]],
+            "cons_no": ctx.customers["cons_no"].to_numpy()[rows],
+            "corr": corr,
+        }
+    ).dropna()
+    frame = frame[frame["corr"] < -0.3].sort_values("corr").groupby("area").head(top)
+    return {
+        str(a): [
+            {"cons_no": str(c), "corr": round(float(r), 3)}
+            for c, r in zip(g["cons_no"], g["corr"], strict=True)
+        ]
+        for a, g in frame.groupby("area")
+    }
+
+
+def detect_area_line_loss(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
+    """Areas with high or negative loss in any month of the period, with the customers that
+    best explain the loss."""
+    balance = area_balance(ctx)
+    table = monthly_loss(ctx, theme, balance)
+    bad = table[table["loss_class"].isin(["high", "negative"])]
+    if bad.empty:
+        return pd.DataFrame()
+    per_area = bad.groupby("area_id").agg(
+        months=("month", "count"),
+        worst=("loss_rate", lambda s: s.iloc[np.argmax(np.abs(s.to_numpy()))]),
+        first_month=("month", "min"),
+        loss_class=("loss_class", lambda s: s.mode().iloc[0]),
+    )
+    period = table.groupby("area_id")[["supply_kwh", "consumed_kwh"]].sum()
+    per_area = per_area.join(period)
+    rows = pd.Index(balance.area_id).get_indexer(per_area.index)
+    suspects = localise(ctx, balance, rows)
+    out = pd.DataFrame({"entity": per_area.index.to_numpy(), "area_id": per_area.index.to_numpy()})
+    out["station_id"] = out["area_id"].map(
+        ctx.mart.areas(ctx.bureau).drop_duplicates("area_id").set_index("area_id")["station_id"]
+    )
+    worst = per_area["worst"].to_numpy()
+    out["score"] = np.abs(worst) + per_area["months"].to_numpy() / 100
+    lost = np.maximum((per_area["supply_kwh"] - per_area["consumed_kwh"]).to_numpy(), 0.0)
+    out["kwh_at_risk"] = np.where(worst > 0, lost * (1 - 0.04 / np.maximum(worst, 0.04)), 0.0)
+    out["money_at_risk"] = out["kwh_at_risk"] * float(ctx.prices.median())
+    pct = pd.Series(np.round(worst * 100, 1)).astype(str)
+    months = per_area["months"].astype(str).to_numpy()
+    names = per_area["loss_class"].map({k: v for k, v in LOSS_CLASSES.items()})
+    who = [", ".join(str(s["cons_no"]) for s in suspects.get(a, [])) for a in out["entity"]]
+    out["reason_zh"] = [
+        f"台区{n[0]}{m}个月，最高线损率{p}%" + (f"；疑似用户{w}" if w else "")
+        for n, m, p, w in zip(names, months, pct, who, strict=True)
+    ]
+    out["reason_en"] = [
+        f"{n[1]} in {m} months, worst loss rate {p}%" + (f"; suspects {w}" if w else "")
+        for n, m, p, w in zip(names, months, pct, who, strict=True)
+    ]
+    out["evidence"] = evidence_column(
+        [
+            {
+                "months": int(m),
+                "worst_loss_rate": float(w),
+                "first_month": f,
+                "suspects": suspects.get(a, []),
+            }
+            for a, m, w, f in zip(
+                out["entity"], per_area["months"], worst, per_area["first_month"], strict=True
+            )
+        ]
+    )
+    return out
+
+
+def detect_multiplier_anomaly(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
+    """CT-metered customers whose recorded multiplier (倍率) disagrees with their area's
+    energy balance.
+
+    For each customer with a multiplier above 1, the area's daily supply is regressed on the
+    customer's readings and on the other customers' sum: ``supply ≈ a·x + c·others``. With a
+    right multiplier ``a ≈ c`` (both ≈ 1 + technical loss); a recorded multiplier ``f`` times
+    the physical one makes ``a ≈ c / f``. Flagged when ``|log(a / c)|`` exceeds
+    ``log(1 + tolerance·10)`` and the estimate is precise.
+    """
+    balance = area_balance(ctx)
+    meters = ctx.mart.meters(ctx.bureau)
+    current = meters[meters["remove_date"].isna()].drop_duplicates("cons_no", keep="last")
+    mult = ctx.customers["cons_no"].map(current.set_index("cons_no")["multiplier"]).to_numpy()
+    rows = np.flatnonzero((np.nan_to_num(mult) > 1) & (balance.customer_area >= 0))
+    if not len(rows):
+        return pd.DataFrame()
+    area = balance.customer_area[rows]
+    x = np.where(ctx.open_mask[rows], ctx.matrix.values[rows], np.nan).astype(np.float64)
+    others = balance.consumed[area] - np.nan_to_num(x)
+    y = balance.supply[area]
+    ok = balance.computable[area] & ~np.isnan(x)
+    # day-to-day changes: the shared seasonal swing cancels, so x and others separate
+    ok = ok[:, 1:] & ok[:, :-1]
+    x0, o0, y0 = (np.where(ok, np.diff(v, axis=1), 0.0) for v in (x, others, y))
+    sxx, soo, sxo = (x0 * x0).sum(1), (o0 * o0).sum(1), (x0 * o0).sum(1)
+    sxy, soy = (x0 * y0).sum(1), (o0 * y0).sum(1)
+    det = sxx * soo - sxo**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = (soo * sxy - sxo * soy) / det
+        c = (sxx * soy - sxo * sxy) / det
+        ratio = a / c
+    # how much of the area's unexplained variation the correction of this customer removes
+    syy, sty = (y0 * y0).sum(1), ((x0 + o0) * y0).sum(1)
+    stt = ((x0 + o0) ** 2).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sse_base = syy - sty**2 / stt
+        sse_fit = syy - a * sxy - c * soy
+        gain = 1.0 - sse_fit / sse_base
+    tolerance = np.log(1 + theme.param("tolerance") * 10)
+    n_days = ok.sum(1)
+    xs = np.where(ok, np.nan_to_num(x[:, 1:]), 0.0).sum(1)
+    os_ = np.where(ok, others[:, 1:], 0.0).sum(1)
+    share = xs / np.maximum(xs + os_, 1e-9)
+    # a customer alone behind its transformer (专变): the balance gives its ratio directly
+    alone = share >= 0.99
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level_ratio = np.nansum(np.where(ok, y[:, 1:], 0), 1) / xs / 1.01
+    ratio = np.where(alone, level_ratio, ratio)
+    gain = np.where(alone, 1.0, gain)
+    hit = (n_days >= 30) & np.isfinite(ratio) & (ratio > 0) & (gain >= theme.param("min_gain"))
+    hit &= np.abs(np.log(np.abs(ratio) + 1e-12)) > tolerance
+    # one explanation per area: the customer whose correction explains most
+    best = pd.Series(np.where(hit, gain, -np.inf)).groupby(area).transform("max").to_numpy()
+    hit &= gain >= best
+    picked = rows[hit]
+    if not len(picked):
+        return pd.DataFrame()
+    implied = 1.0 / ratio[hit]
+    recorded = mult[picked]
+    out = pd.DataFrame(
+        {
+            "entity": ctx.customers["cons_no"].to_numpy()[picked],
+            "station_id": ctx.customers["station_id"].to_numpy()[picked],
+            "area_id": ctx.customers["area_id"].to_numpy()[picked],
+        }
+    )
+    out["score"] = np.abs(np.log(implied))
+    metered = xs[hit]
+    out["kwh_at_risk"] = np.maximum(metered * (ratio[hit] - 1), 0.0)
+    out["money_at_risk"] = out["kwh_at_risk"] * ctx.prices.iloc[picked].to_numpy()
+    rec = pd.Series(recorded).round(0).astype(int).astype(str)
+    phys = pd.Series(np.round(recorded / implied, 0)).astype(int).astype(str)
+    out["reason_zh"] = "档案倍率" + rec + "与台区电量平衡推算倍率约" + phys + "不符"
+    out["reason_en"] = (
+        "recorded multiplier "
+        + rec
+        + " disagrees with about "
+        + phys
+        + " implied by the area's energy balance"
+    )
+    out["evidence"] = evidence_column(
+        [
+            {
+                "recorded": float(r),
+                "implied_ratio": float(i),
+                "days": int(n),
+                "share_of_area": float(s),
+                "variance_explained": float(g),
+            }
+            for r, i, n, s, g in zip(
+                recorded, implied, n_days[hit], share[hit], gain[hit], strict=True
+            )
+        ]
+    )
+    return out
