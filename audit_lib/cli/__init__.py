@@ -20,8 +20,19 @@ from audit_lib.errors import AuditError
 
 COMMANDS: dict[str, str] = {
     "demo-data": "audit_lib.cli.data:demo_data",
-    "ingest": "audit_lib.cli.data:ingest",
-    "load-sgcc": "audit_lib.cli.data:load_sgcc",
+    "db": "audit_lib.cli.tasks:db",
+    "users": "audit_lib.cli.tasks:users",
+    "tasks": "audit_lib.cli.tasks:tasks",
+    "log": "audit_lib.cli.tasks:log",
+    "ingest": "audit_lib.cli.ingest:ingest",
+    "load-sgcc": "audit_lib.cli.ingest:load_sgcc",
+    "dq": "audit_lib.cli.ingest:dq",
+    "run": "audit_lib.cli.runs:run",
+    "scheduler": "audit_lib.cli.runs:scheduler",
+    "schedule": "audit_lib.cli.runs:schedule",
+    "detect": "audit_lib.cli.themes:detect_command",
+    "evaluate-detection": "audit_lib.cli.themes:evaluate_command",
+    "score": "audit_lib.cli.detect:score",
 }
 
 

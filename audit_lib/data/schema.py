@@ -148,6 +148,12 @@ AREAS = Table(
 
 # --------------------------------------------------------------------------- customers & meters
 CUSTOMER_CLASSES = ("residential", "commercial", "industrial", "agricultural")
+CLASS_NAMES_ZH = {
+    "residential": "居民",
+    "commercial": "一般工商业",
+    "industrial": "工业",
+    "agricultural": "农业",
+}
 CUSTOMER_STATUSES = ("active", "closed")  # 正常 / 销户; vacancy is a consumption fact, not a status
 
 CUSTOMERS = Table(
