@@ -8,6 +8,7 @@ the others go on. A tqdm progress bar counts bureaus done and failed.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,7 +27,7 @@ from audit_lib.runs.execute import (
     preload,
     result_from_manifest,
 )
-from audit_lib.runs.manifest import STATUS_OK, read_manifest
+from audit_lib.runs.manifest import LOG_FILE, STATUS_OK, read_manifest
 
 
 def dispatch(
@@ -61,6 +62,15 @@ def dispatch(
 
 
 def _run_child(job: BureauJob) -> None:
+    """Body of a bureau's process: its stdout/stderr, and so the kernel's, go to its log."""
+    out = Path(job.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
     execute_bureau(job)
 
 
