@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -164,3 +165,14 @@ def test_cli_demo_data_bad_option_gives_one_clear_line(
     assert len(err.splitlines()) == 1
     assert err.startswith("error:") and needle in err
     assert not (tmp_path / "x" / "mart").exists()
+
+
+def test_mart_readings_equal_the_in_memory_bureau(demo: Path) -> None:
+    readings = _read(demo / "mart", "readings")
+    yz = readings.filter(pc.equal(readings["bureau"], "YZ"))
+    memory = generate_bureau(TINY, 0)["readings"]
+    keys = [("cons_no", "ascending"), ("date", "ascending")]
+    a, b = yz.sort_by(keys), memory.sort_by(keys)
+    assert a.num_rows == b.num_rows
+    for col in ("cons_no", "date", "kwh", "month"):
+        assert a[col].combine_chunks().equals(b[col].combine_chunks()), col

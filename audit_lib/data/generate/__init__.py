@@ -27,7 +27,8 @@ from audit_lib.data.generate.writer import (
     write_manifest,
     write_truth,
 )
-from audit_lib.data.schema import CHONGQING_BUREAUS
+from audit_lib.data.mart import conform
+from audit_lib.data.schema import CHONGQING_BUREAUS, READINGS
 
 __all__ = [
     "DEFAULT_RATES",
@@ -65,7 +66,8 @@ def generate_bureau(config: DemoConfig, bureau_index: int) -> dict[str, pa.Table
         raise IndexError(f"bureau_index {bureau_index} outside 0..{config.bureaus - 1}")
     data = build_bureau(config, bureau_index)
     months = [data.readings_month(m) for m in range(len(data.cal.month_labels))]
-    return {**data.tables, "readings": pa.concat_tables(months), "truth": data.truth}
+    readings = conform(READINGS, pa.concat_tables(months), source=f"generated readings {data.code}")
+    return {**data.tables, "readings": readings, "truth": data.truth}
 
 
 def _run_bureau(args: tuple[Path, DemoConfig, int]) -> tuple[str, dict[str, int], pa.Table, float]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from audit_lib.data.generate import billing, dq
 from audit_lib.data.generate.anomalies import inject_metering, inject_over_capacity
@@ -28,7 +29,7 @@ from audit_lib.data.generate.records import (
 )
 from audit_lib.data.generate.service import EventLog, build_tickets
 from audit_lib.data.generate.truth import TruthLog
-from audit_lib.data.schema import CHONGQING_BUREAUS, READINGS
+from audit_lib.data.schema import CHONGQING_BUREAUS
 
 
 @dataclass
@@ -45,8 +46,14 @@ class BureauData:
     tables: dict[str, pa.Table]  # every table except readings
     truth: pa.Table
 
-    def readings_month(self, m: int) -> pa.Table:
-        """Readings rows of month ``m`` (open accounts only, plus duplicates and orphans)."""
+    def readings_month(self, m: int, *, encoded: bool = False) -> pa.Table:
+        """Readings rows of month ``m`` (open accounts only, plus duplicates and orphans).
+
+        With ``encoded``, ``cons_no`` is dictionary-encoded in chunks of whole customers
+        (~1M rows each, one small dictionary per chunk), so the Parquet writer stores the
+        codes directly; the values are the same strings. Otherwise the table has exactly
+        the schema's types.
+        """
         sl = self.cal.month_slice(m)
         width = sl.stop - sl.start
         block = np.ascontiguousarray(self.readings[:, sl]).reshape(-1)
@@ -65,9 +72,9 @@ class BureauData:
             kwh = block[owner.astype(np.int64) * width + local]
         e_cons, e_day, e_kwh = self.extra.arrays()
         sel = (e_day >= sl.start) & (e_day < sl.stop)
-        cons = pa.chunked_array(
-            [self.cons_no.take(pa.array(owner)), pa.array(e_cons[sel], pa.string())]
-        )
+        cons = self._encode_customers(owner, width, pa.array(e_cons[sel], pa.string()))
+        if not encoded:
+            cons = cons.cast(pa.string())
         epoch = int(self.cal.dates[0].astype(np.int64)) + sl.start
         day = np.concatenate([local + np.int32(epoch), (e_day[sel] + epoch - sl.start)])
         kwh = np.concatenate([kwh, e_kwh[sel]])
@@ -79,7 +86,24 @@ class BureauData:
             "bureau": pa.repeat(pa.scalar(self.code), k),
             "month": pa.repeat(pa.scalar(self.cal.month_labels[m]), k),
         }
-        return pa.table(data, schema=READINGS.arrow_schema())
+        return pa.table(data)
+
+    def _encode_customers(self, owner: np.ndarray, width: int, extra: pa.Array) -> pa.ChunkedArray:
+        """Dictionary chunks of whole customers (owner is sorted), then the extra rows."""
+        n = len(self.cons_no)
+        per = max(1, (1 << 20) // max(width, 1))
+        firsts = np.arange(0, n + per, per).clip(max=n)
+        firsts = np.unique(firsts)
+        rows = np.searchsorted(owner, firsts)
+        chunks = [  # a dozen chunks per month, not one per customer
+            pa.DictionaryArray.from_arrays(
+                pa.array(owner[rows[i] : rows[i + 1]] - np.int32(firsts[i])),
+                self.cons_no.slice(int(firsts[i]), int(firsts[i + 1] - firsts[i])),
+            )
+            for i in range(len(firsts) - 1)
+        ]
+        chunks.append(pc.dictionary_encode(extra).cast(pa.dictionary(pa.int32(), pa.string())))
+        return pa.chunked_array(chunks, type=pa.dictionary(pa.int32(), pa.string()))
 
 
 def build_bureau(config: DemoConfig, bureau_index: int) -> BureauData:

@@ -27,7 +27,7 @@ from audit_lib.data.mart import (
     write_table,
 )
 from audit_lib.data.schema import BUREAUS, CHONGQING_BUREAUS, TABLES, TRUTH
-from audit_lib.errors import ConfigError
+from audit_lib.errors import ConfigError, SchemaError
 
 MONTHLY = ("bills", "payments", "tickets", "meter_events", "area_supply")
 PER_BUREAU = ("stations", "areas", "customers", "meters")
@@ -82,8 +82,8 @@ def write_bureau(mart: Path, data: BureauData) -> dict[str, int]:
                 counts[name] += stage_partition(staging, name, part, data.code, label)
         counts["readings"] = 0
         for m, label in enumerate(data.cal.month_labels):
-            part = data.readings_month(m)
-            counts["readings"] += stage_partition(staging, "readings", part, data.code, label)
+            part = data.readings_month(m, encoded=True)
+            counts["readings"] += stage_encoded(staging, "readings", part, data.code, label)
         for name in (*PER_BUREAU, *MONTHLY, "readings"):
             publish_table(staging, mart, name, replace_scope=False)
     finally:
@@ -121,18 +121,63 @@ def stage_partition(
     folder = partition_path(staging, spec, bureau, month)
     folder.mkdir(parents=True)
     data = data.select(spec.file_columns)
-    # dictionary-encode only strings and dates: trying it on measures costs time for nothing
-    dictionary = [
-        f.name for f in data.schema if pa.types.is_string(f.type) or pa.types.is_date(f.type)
-    ]
     pq.write_table(
         data,
         folder / "part-0.parquet",
         compression=PARQUET_COMPRESSION,
         row_group_size=1 << 20,
-        use_dictionary=dictionary,
+        use_dictionary=_dictionary_columns(data.schema),
     )
     return data.num_rows
+
+
+def stage_encoded(
+    staging: Path, table: str, data: pa.Table, bureau: str, month: str | None = None
+) -> int:
+    """Like :func:`stage_partition` for tables whose string columns are dictionary chunks.
+
+    Each record batch (one dictionary) becomes one row group, written without the Arrow
+    schema so readers see the schema's plain ``string`` type. Types are checked here
+    instead of cast (a cast would undo the encoding).
+    """
+    spec = TABLES[table]
+    data = data.select(spec.file_columns)
+    for col in spec.columns:
+        if col.name not in spec.file_columns:
+            continue
+        typ = data.schema.field(col.name).type
+        value = typ.value_type if pa.types.is_dictionary(typ) else typ
+        if value != col.type:
+            raise SchemaError(
+                f"table {table}: column {col.name!r} is {typ}, expected {col.type}",
+                file=f"generated {table} {bureau} {month or ''}".strip(),
+                field=col.name,
+            )
+    schema = pa.schema(
+        [pa.field(f.name, f.type, nullable=spec.column(f.name).nullable) for f in data.schema]
+    )
+    data = pa.Table.from_arrays(data.columns, schema=schema)
+    folder = partition_path(staging, spec, bureau, month)
+    folder.mkdir(parents=True)
+    with pq.ParquetWriter(
+        folder / "part-0.parquet",
+        data.schema,
+        compression=PARQUET_COMPRESSION,
+        use_dictionary=_dictionary_columns(data.schema),
+        store_schema=False,
+    ) as out:
+        for batch in data.to_batches():  # one dictionary chunk each
+            out.write_batch(batch)
+    return data.num_rows
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Strings and dates: dictionary encoding pays; on measures it costs time for nothing."""
+    return [
+        f.name
+        for f in schema
+        if pa.types.is_string(f.type) or pa.types.is_date(f.type) or pa.types.is_dictionary(f.type)
+    ]
 
 
 def write_truth(out_dir: Path, parts: list[pa.Table]) -> pa.Table:
