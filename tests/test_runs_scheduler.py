@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -142,6 +143,58 @@ def test_slot_that_cannot_start_is_recorded_as_failed(project: Path, db_url: str
     engine.dispose()
     assert slots[0].status == "failed" and "missing.ipynb" in (slots[0].error or "")
     assert runs[0].status == "failed"
+
+
+def test_slot_of_a_dead_scheduler_is_marked_failed_not_rerun(project: Path, db_url: str) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    engine = create_engine(db_url)
+    slot_at = datetime(2025, 1, 31, 22, 0)
+    with Session(engine) as session:
+        session.add(
+            ScheduleSlot(
+                entry="daily",
+                slot_at=slot_at,
+                status="running",
+                run_id="r-dead",
+                claimed_by=f"{socket.gethostname()}:{dead.pid}",
+                claimed_at=slot_at,
+            )
+        )
+        session.add(
+            ScheduleSlot(
+                entry="daily",
+                slot_at=datetime(2025, 1, 30, 22, 0),
+                status="running",
+                run_id="r-alive",
+                claimed_by=f"{socket.gethostname()}:{os.getpid()}",
+                claimed_at=slot_at,
+            )
+        )
+        session.add(
+            RunRecord(
+                run_id="r-dead",
+                notebook="nb/ok.ipynb",
+                period="2025-01-31",
+                trigger="scheduler",
+                status="running",
+                output_dir="outputs/r-dead",
+                started_at=slot_at,
+            )
+        )
+        session.commit()
+    now = datetime(2025, 2, 1, 6, 30, tzinfo=SHANGHAI)  # the dead slot (06:00) is still due
+    assert [o.status for o in schedule_once(engine, "parameters/schedule.yml", now=now)] == [
+        "skipped"
+    ]
+    slots, runs = rows(engine)
+    engine.dispose()
+    by_run = {s.run_id: s for s in slots}
+    assert by_run["r-dead"].status == "failed"
+    assert "audit run --retry-failed r-dead" in (by_run["r-dead"].error or "")
+    assert by_run["r-alive"].status == "running"  # its scheduler (this process) is alive
+    assert runs[0].status == "failed"
+    assert not (project / "outputs").exists()
 
 
 def test_scheduler_refuses_a_database_without_run_tables(tmp_path: Path) -> None:

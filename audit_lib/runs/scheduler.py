@@ -84,6 +84,11 @@ def due_slots(schedule: Schedule, now: datetime) -> list[tuple[ScheduleEntry, da
     return due
 
 
+def slot_run_id(entry: str, slot_at: datetime) -> str:
+    """The run id of a slot: its UTC time and the entry name, e.g. ``20250131T223000Z-daily``."""
+    return f"{_naive_utc(slot_at):%Y%m%dT%H%M%SZ}-{entry}"
+
+
 def claim_slot(sessions: sessionmaker[Session], entry: str, slot_at: datetime) -> bool:
     """Insert the slot's row; False if another scheduler (or an earlier run) holds it."""
     now = _naive_utc(utc_clock())
@@ -91,6 +96,7 @@ def claim_slot(sessions: sessionmaker[Session], entry: str, slot_at: datetime) -
         entry=entry,
         slot_at=_naive_utc(slot_at),
         status="running",
+        run_id=slot_run_id(entry, slot_at),
         claimed_by=f"{socket.gethostname()}:{os.getpid()}",
         claimed_at=now,
     )
@@ -130,7 +136,7 @@ def run_slot(
 ) -> SlotOutcome:
     """Run a claimed slot, record it, and return its outcome (never raises an AuditError)."""
     local = slot_at.astimezone(schedule.timezone)
-    run_id = f"{_naive_utc(slot_at):%Y%m%dT%H%M%SZ}-{entry.name}"
+    run_id = slot_run_id(entry.name, slot_at)
     period = resolve_period(entry.period, local)
     log.info("slot %s %s: run %s, period %s", entry.name, local.isoformat(), run_id, period)
     started = _naive_utc(utc_clock())
@@ -181,6 +187,48 @@ def run_slot(
     return SlotOutcome(entry.name, slot_at, status, run_id, error)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_stale_slots(sessions: sessionmaker[Session]) -> list[str]:
+    """Mark ``running`` slots whose scheduler process on this host is gone as ``failed``.
+
+    Such a slot is not run again (its bureaus may be half done): the error says how to finish
+    it with ``audit run --retry-failed``. Slots of other hosts are left alone.
+
+    Returns
+    -------
+    list of str
+        The run ids (or entry names) of the slots marked failed.
+    """
+    host = socket.gethostname()
+    recovered = []
+    with sessions() as session:
+        for slot in session.query(ScheduleSlot).filter_by(status="running"):
+            owner, _, pid = slot.claimed_by.rpartition(":")
+            if owner != host or not pid.isdigit() or _pid_alive(int(pid)):
+                continue
+            slot.status, slot.finished_at = "failed", _naive_utc(utc_clock())
+            slot.error = (
+                f"scheduler process {pid} ended while the slot was running; finish it with "
+                f"audit run --retry-failed {slot.run_id}"
+            )
+            record = session.get(RunRecord, slot.run_id) if slot.run_id else None
+            if record is not None and record.status == "running":
+                record.status, record.error = "failed", slot.error
+            log.warning("slot %s %s: %s", slot.entry, slot.slot_at, slot.error)
+            recovered.append(slot.run_id or slot.entry)
+        session.commit()
+    return recovered
+
+
 def schedule_once(
     engine: Engine,
     schedule_path: Path | str = SCHEDULE_FILE,
@@ -193,6 +241,7 @@ def schedule_once(
     schedule = load_schedule(schedule_path)
     check_tables(engine)
     sessions = session_factory(engine)
+    recover_stale_slots(sessions)
     moment = now or utc_clock()
     outcomes = []
     for entry, slot in due_slots(schedule, moment):
