@@ -60,6 +60,14 @@ def conform(table: Table, data: pa.Table, *, source: str = "<memory>") -> pa.Tab
                     file=source,
                     field=col.name,
                 ) from exc
+        if not col.nullable and arr.null_count:
+            row = int(pc.index(pc.is_null(arr), True).as_py())
+            raise SchemaError(
+                f"table {table.name}: column {col.name!r} is null where a value is required",
+                file=source,
+                field=col.name,
+                row=row,
+            )
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=table.arrow_schema())
 
@@ -82,40 +90,114 @@ def write_table(mart: Path | str, table: Table | str, data: pa.Table) -> list[Pa
         The partition folders (or the table folder for city-wide tables) written.
     """
     spec = TABLES[table] if isinstance(table, str) else table
-    data = conform(spec, data)
-    root = table_dir(mart, spec)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = root.parent / f".staging-{spec.name}-{uuid.uuid4().hex[:8]}"
+    staging = Path(mart) / f".staging-{spec.name}-{uuid.uuid4().hex[:8]}"
     try:
-        if spec.partitioning == "city":
-            staging.mkdir(parents=True)
-            pq.write_table(data, staging / "part-0.parquet", compression=PARQUET_COMPRESSION)
-            _swap(staging, root, keep=["_rejects"])
-            return [root]
-        keys = spec.partition_columns
-        ds.write_dataset(
-            data,
-            staging,
-            format="parquet",
-            partitioning=ds.partitioning(
-                pa.schema([(k, pa.string()) for k in keys]), flavor="hive"
-            ),
-            file_options=ds.ParquetFileFormat().make_write_options(compression=PARQUET_COMPRESSION),
-            basename_template="part-{i}.parquet",
-            existing_data_behavior="overwrite_or_ignore",
-            max_rows_per_group=1 << 20,
-        )
-        written = []
-        for part in sorted(staging.glob("/".join(["*"] * len(keys)))):
-            rel = part.relative_to(staging)
-            _swap(part, root / rel)
-            written.append(root / rel)
-        return written
+        stage_table(staging, spec, data)
+        return publish_table(staging, mart, spec, replace_scope=False)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _swap(new: Path, target: Path, keep: list[str] | None = None) -> None:
+def stage_table(staging: Path | str, table: Table | str, data: pa.Table, *, part: int = 0) -> None:
+    """Write ``data`` into a staging folder laid out like the mart (several parts may be added).
+
+    Parameters
+    ----------
+    staging
+        A private folder (on the mart's file system, so publishing is a rename).
+    table
+        The table or its name.
+    data
+        Rows with the table's columns (conformed to the schema here).
+    part
+        Number of this chunk; chunks of the same table must use different numbers.
+    """
+    spec = TABLES[table] if isinstance(table, str) else table
+    data = conform(spec, data)
+    root = table_dir(staging, spec)
+    root.mkdir(parents=True, exist_ok=True)
+    if spec.partitioning == "city":
+        pq.write_table(data, root / f"part-{part}.parquet", compression=PARQUET_COMPRESSION)
+        return
+    keys = spec.partition_columns
+    ds.write_dataset(
+        data,
+        root,
+        format="parquet",
+        partitioning=ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive"),
+        file_options=ds.ParquetFileFormat().make_write_options(compression=PARQUET_COMPRESSION),
+        basename_template=f"part-{part}-{{i}}.parquet",
+        existing_data_behavior="overwrite_or_ignore",
+        min_rows_per_group=1 << 19,
+        max_rows_per_group=1 << 20,
+    )
+
+
+def partitions(root: Path | str, table: Table | str) -> list[Path]:
+    """Partition folders of ``table`` under ``root`` (relative paths, sorted)."""
+    spec = TABLES[table] if isinstance(table, str) else table
+    base = table_dir(root, spec)
+    if spec.partitioning == "city" or not base.is_dir():
+        return []
+    pattern = "/".join(f"{k}=*" for k in spec.partition_columns)
+    return sorted(p.relative_to(base) for p in base.glob(pattern) if p.is_dir())
+
+
+def publish_table(
+    staging: Path | str,
+    mart: Path | str,
+    table: Table | str,
+    *,
+    replace_scope: bool = True,
+    bureaus: list[str] | None = None,
+    months: list[str] | None = None,
+) -> list[Path]:
+    """Swap a staged table into the mart, one partition folder at a time (renames).
+
+    Parameters
+    ----------
+    staging, mart
+        The staging folder written by :func:`stage_table` and the mart.
+    table
+        The table or its name.
+    replace_scope
+        Also remove mart partitions inside the scope (``bureaus`` × ``months``; ``None`` = all)
+        that the staging folder does not have, so the mart mirrors a source that lost them.
+        With ``False`` only the staged partitions are replaced.
+    bureaus, months
+        The scope for ``replace_scope``.
+
+    Returns
+    -------
+    list of Path
+        The folders written into the mart.
+    """
+    spec = TABLES[table] if isinstance(table, str) else table
+    target = table_dir(mart, spec)
+    source = table_dir(staging, spec)
+    if spec.partitioning == "city":
+        if source.is_dir():
+            _swap(source, target)
+            return [target]
+        if replace_scope and target.exists():
+            shutil.rmtree(target)
+        return []
+    staged = partitions(staging, spec)
+    written = []
+    for rel in staged:
+        _swap(source / rel, target / rel)
+        written.append(target / rel)
+    if replace_scope:
+        for rel in set(partitions(mart, spec)) - set(staged):
+            values = dict(part.split("=", 1) for part in rel.parts)
+            in_bureaus = bureaus is None or values.get(BUREAU) in bureaus
+            in_months = months is None or MONTH not in values or values[MONTH] in months
+            if in_bureaus and in_months:
+                shutil.rmtree(target / rel, ignore_errors=True)
+    return written
+
+
+def _swap(new: Path, target: Path) -> None:
     """Replace folder ``target`` with ``new`` using renames (old copy removed afterwards)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     old = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
@@ -123,9 +205,6 @@ def _swap(new: Path, target: Path, keep: list[str] | None = None) -> None:
         os.replace(target, old)
     os.replace(new, target)
     if old.exists():
-        for name in keep or []:
-            if (old / name).exists() and not (target / name).exists():
-                os.replace(old / name, target / name)
         shutil.rmtree(old, ignore_errors=True)
 
 

@@ -1,0 +1,328 @@
+"""The customers × days consumption matrix (用电量矩阵), the form every detector works on.
+
+:func:`build_matrix` reads a bureau's daily readings from the mart and scatters them into a
+preallocated float32 array, one row per customer (in the order of the bureau's customers
+table) and one column per day; missing readings are NaN. It never materialises one Python
+string per reading: the ``arrow`` method reads ``cons_no`` as the Parquet dictionary and maps
+each dictionary (not each row) to row positions; the ``duckdb`` method lets DuckDB join the
+readings to a customer index and hands back flat cell positions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from audit_lib.data.access import DateLike, Mart, months_between, to_date
+from audit_lib.data.keys import KeyLookup
+from audit_lib.data.schema import CONS_NO, DATE, KWH
+from audit_lib.errors import DataError
+
+Method = Literal["auto", "arrow", "duckdb"]
+BATCH_ROWS = 1 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class ConsumptionMatrix:
+    """Daily kWh of many customers: ``values[i, j]`` is customer ``cons_no[i]`` on ``dates[j]``.
+
+    Attributes
+    ----------
+    values
+        float32 array, customers × days; NaN where no reading was collected.
+    cons_no
+        Customer numbers (户号) of the rows, an array of str.
+    dates
+        The days of the columns (consecutive).
+    duplicates
+        Readings that hit a cell already filled (same customer and day); the cell holds the
+        largest non-null value of its readings (independent of file order).
+    orphans
+        Readings whose ``cons_no`` is not in the bureau's customers table (ignored).
+    """
+
+    values: np.ndarray
+    cons_no: np.ndarray
+    dates: pd.DatetimeIndex
+    duplicates: int = 0
+    orphans: int = 0
+
+    def __post_init__(self) -> None:
+        if self.values.dtype != np.float32 or self.values.ndim != 2:
+            raise DataError(f"matrix values must be 2-D float32, got {self.values.dtype}")
+        if self.values.shape != (len(self.cons_no), len(self.dates)):
+            raise DataError(
+                f"matrix shape {self.values.shape} does not match "
+                f"{len(self.cons_no)} customers × {len(self.dates)} days"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(customers, days)."""
+        return (int(self.values.shape[0]), int(self.values.shape[1]))
+
+    def index(self) -> pd.Index:
+        """The customer numbers as a pandas Index (row labels)."""
+        return pd.Index(self.cons_no, name=CONS_NO)
+
+    def frame(self, *, dropna: bool = True) -> pd.DataFrame:
+        """Long form: one row per customer and day with columns ``cons_no, date, kwh``."""
+        n, d = self.shape
+        rows = np.repeat(np.arange(n), d)
+        days = np.tile(np.arange(d), n)
+        kwh = self.values.ravel()
+        if dropna:
+            keep = ~np.isnan(kwh)
+            rows, days, kwh = rows[keep], days[keep], kwh[keep]
+        return pd.DataFrame(
+            {CONS_NO: self.cons_no[rows], DATE: self.dates[days], KWH: kwh},
+        )
+
+    def select(self, mask: np.ndarray | Sequence[int] | Sequence[bool]) -> ConsumptionMatrix:
+        """The rows picked by a boolean mask or an array of row positions."""
+        pick = np.asarray(mask)
+        if pick.dtype == bool and pick.shape != (self.shape[0],):
+            raise DataError(f"mask has {pick.shape[0]} entries for {self.shape[0]} customers")
+        return ConsumptionMatrix(self.values[pick], self.cons_no[pick], self.dates)
+
+    def months(self) -> pd.DataFrame:
+        """Monthly kWh per customer (sum of the collected days; NaN if none was collected).
+
+        Returns
+        -------
+        DataFrame
+            Index ``cons_no``, one float32 column per month (``pandas.Period``).
+        """
+        periods = self.dates.to_period("M")
+        _, starts = np.unique(periods.asi8, return_index=True)
+        observed = ~np.isnan(self.values)
+        sums = np.add.reduceat(np.where(observed, self.values, 0.0), starts, axis=1)
+        counts = np.add.reduceat(observed, starts, axis=1)
+        sums = np.where(counts > 0, sums, np.nan).astype(np.float32)
+        columns = pd.PeriodIndex(pd.Index(periods)[starts], freq="M")
+        return pd.DataFrame(sums, index=self.index(), columns=columns)
+
+
+def build_matrix(
+    mart: Mart,
+    bureau: str,
+    start: DateLike,
+    end: DateLike,
+    customers: Iterable[str] | None = None,
+    *,
+    method: Method = "auto",
+) -> ConsumptionMatrix:
+    """Build the customers × days matrix of one bureau from the mart.
+
+    Parameters
+    ----------
+    mart
+        The mart to read.
+    bureau
+        Bureau code.
+    start, end
+        First and last day, inclusive.
+    customers
+        Restrict to these customer numbers, in this order (default: every customer of the
+        bureau, in the order of its customers table).
+    method
+        ``arrow`` (dictionary scan, the default for ``auto``) or ``duckdb`` (join in DuckDB).
+
+    Returns
+    -------
+    ConsumptionMatrix
+
+    Raises
+    ------
+    DataError
+        If the bureau has no customers table or the period is empty.
+    """
+    s, e = to_date(start, name="start"), to_date(end, name="end")
+    dates = pd.date_range(s, e, freq="D")
+    if len(dates) == 0:
+        raise DataError(f"empty period {s}..{e}", field="end")
+    bureau_cons, lookup = _bureau_index(mart, bureau)
+    if customers is None:
+        rows = np.asarray(bureau_cons.to_numpy(zero_copy_only=False), dtype=object)
+        to_row = np.arange(len(rows), dtype=np.int64)
+    else:
+        rows = np.asarray(list(customers), dtype=object)
+        picked = pd.Index(rows)
+        if picked.has_duplicates:
+            raise DataError("customers list repeats a cons_no", field=CONS_NO)
+        target = pd.Index(np.asarray(bureau_cons.to_numpy(zero_copy_only=False), dtype=object))
+        to_row = np.asarray(picked.get_indexer(target), dtype=np.int64)
+    files = mart.files("readings", [bureau], months_between(s, e))
+    n, d = len(rows), len(dates)
+    flat = np.full(n * d, SENTINEL, dtype=np.float32)
+    start_day = int(np.datetime64(s, "D").astype(np.int64))
+    if method == "duckdb":
+        sources = [_duckdb_cells(mart, files, bureau_cons, to_row, start_day, d)]
+    else:  # two scanners on two cores, each scattering its own files
+        sources = [_arrow_cells(files[i::2], lookup, to_row, start_day, d) for i in range(2)]
+    with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+        counts = list(pool.map(lambda cells: _scatter(cells, flat), sources))
+    mapped = sum(c[0] for c in counts)
+    orphans = sum(c[1] for c in counts)
+    untouched = flat.view(np.int32) == SENTINEL_BITS
+    duplicates = mapped - (flat.size - int(np.count_nonzero(untouched)))
+    np.copyto(flat, np.float32(np.nan), where=untouched)
+    del untouched
+    if duplicates:
+        _resolve_duplicates(mart, files, lookup, to_row, s, e, flat, d)
+    return ConsumptionMatrix(
+        flat.reshape(n, d),
+        np.asarray(rows, dtype=object).astype(str),
+        dates,
+        duplicates=duplicates,
+        orphans=orphans,
+    )
+
+
+Cells = Iterator[tuple[np.ndarray, np.ndarray, int]]
+# cells never written hold this NaN payload, so duplicates can be counted without a mask
+SENTINEL_BITS = 0x7FC0DEAD
+SENTINEL = np.array([SENTINEL_BITS], dtype=np.int32).view(np.float32)[0]
+
+
+def _scatter(cells: Cells, flat: np.ndarray) -> tuple[int, int]:
+    """Write every (cell, kWh) batch into ``flat``; return (rows mapped, orphan rows)."""
+    mapped = orphans = 0
+    for cell, kwh, n_orphans in cells:
+        flat[cell] = kwh
+        mapped += cell.size
+        orphans += n_orphans
+    return mapped, orphans
+
+
+def _resolve_duplicates(
+    mart: Mart,
+    files: list[str],
+    lookup: KeyLookup,
+    to_row: np.ndarray,
+    start: dt.date,
+    end: dt.date,
+    flat: np.ndarray,
+    days: int,
+) -> None:
+    """Give every duplicated (customer, day) cell the largest non-null value of its rows."""
+    listing = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+    cur = mart.con.cursor()
+    try:
+        dup = cur.sql(
+            f"""SELECT {CONS_NO}, ({DATE} - ?::DATE)::INTEGER AS day, max({KWH})::FLOAT AS kwh
+            FROM read_parquet({listing}) WHERE {DATE} BETWEEN ? AND ?
+            GROUP BY ALL HAVING count(*) > 1""",
+            params=[start, start, end],
+        ).to_arrow_table()
+    finally:
+        cur.close()
+    known = lookup.positions(dup.column(0).combine_chunks())
+    row = np.where(known >= 0, to_row[known], -1)
+    keep = row >= 0
+    cell = row[keep] * days + dup.column(1).to_numpy()[keep]
+    flat[cell] = dup.column(2).to_numpy(zero_copy_only=False).astype(np.float32)[keep]
+
+
+def _bureau_index(mart: Mart, bureau: str) -> tuple[pa.Array, KeyLookup]:
+    files = mart.files("customers", [bureau])
+    if not files:
+        raise DataError(f"bureau {bureau!r} has no customers in the mart", file=str(mart.root))
+    cons = ds.dataset(files, format="parquet").to_table(columns=[CONS_NO]).column(0)
+    cons = cons.combine_chunks()
+    if pc.count_distinct(cons).as_py() != len(cons):
+        # a repeated cons_no in the customers table keeps its first row
+        first = ~pd.Index(
+            np.asarray(cons.to_numpy(zero_copy_only=False), dtype=object)
+        ).duplicated()
+        cons = cons.filter(pa.array(first))
+    return cons, KeyLookup(cons)
+
+
+def _arrow_cells(
+    files: list[str], lookup: KeyLookup, to_row: np.ndarray, start_day: int, days: int
+) -> Cells:
+    """Yield (flat cell, kWh, orphan count) per record batch, mapping dictionaries not rows."""
+    if not files:
+        return
+    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=[CONS_NO]))
+    scanner = ds.dataset(files, format=fmt).scanner(
+        columns=[CONS_NO, DATE, KWH], batch_size=BATCH_ROWS
+    )
+    cell_type = np.int32 if len(to_row) * days < 2**31 else np.int64
+    cached: tuple[pa.Array, np.ndarray, np.ndarray, bool] | None = None
+    for batch in scanner.to_batches():
+        if batch.num_rows == 0:
+            continue
+        cons = batch.column(0)
+        if not isinstance(cons, pa.DictionaryArray):
+            cons = cons.dictionary_encode()
+        if cached is None or not cached[0].equals(cons.dictionary):
+            known = lookup.positions(cons.dictionary)
+            dict_pos = np.where(known >= 0, to_row[known], np.where(known >= 0, -1, -2))
+            # cell = row × days + (date − start): fold the row part into the dictionary
+            base = (dict_pos * days - start_day).astype(cell_type)
+            cached = (cons.dictionary, base, dict_pos, bool(dict_pos.min() >= 0))
+        _, base, dict_pos, all_rows = cached
+        date = batch.column(1)
+        lo, hi = (x.as_py() for x in pc.min_max(date).values())
+        day0 = start_day if lo is None else _epoch_day(lo)
+        day1 = start_day if hi is None else _epoch_day(hi)
+        raw_day = date.view(pa.int32()).to_numpy(zero_copy_only=False).astype(cell_type, copy=False)
+        indices = cons.indices.to_numpy(zero_copy_only=False)
+        kwh = batch.column(2).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        if all_rows and day0 >= start_day and day1 < start_day + days:
+            yield base[indices] + raw_day, kwh, 0  # the common case: nothing to drop
+            continue
+        pos = dict_pos[indices]
+        day = raw_day - start_day
+        keep = (pos >= 0) & (day >= 0) & (day < days)
+        yield base[indices][keep] + raw_day[keep], kwh[keep], int(np.count_nonzero(pos == -2))
+
+
+def _epoch_day(value: dt.date) -> int:
+    return (value - dt.date(1970, 1, 1)).days
+
+
+def _duckdb_cells(
+    mart: Mart,
+    files: list[str],
+    cons: pa.Array,
+    to_row: np.ndarray,
+    start_day: int,
+    days: int,
+) -> Cells:
+    """Yield (flat cell, kWh, orphan count) per batch of a DuckDB join to the customer index."""
+    if not files:
+        return
+    cur = mart.con.cursor()
+    try:
+        lookup = pa.table({CONS_NO: cons, "row": pa.array(to_row)})
+        cur.register("_matrix_index", lookup)
+        listing = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+        reader = cur.sql(
+            f"""
+            SELECT CASE WHEN i.row IS NULL THEN -2 ELSE i.row END AS row,
+                   (r.{DATE} - DATE '1970-01-01')::INTEGER - {start_day} AS day,
+                   r.{KWH}::FLOAT AS kwh
+            FROM read_parquet({listing}) r
+            LEFT JOIN _matrix_index i ON r.{CONS_NO} = i.{CONS_NO}
+            """
+        ).to_arrow_reader(BATCH_ROWS)
+        for batch in reader:
+            pos = batch.column(0).to_numpy(zero_copy_only=False)
+            day = batch.column(1).to_numpy(zero_copy_only=False)
+            kwh = batch.column(2).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+            keep = (pos >= 0) & (day >= 0) & (day < days)
+            yield pos[keep] * days + day[keep], kwh[keep], int(np.count_nonzero(pos == -2))
+    finally:
+        cur.close()

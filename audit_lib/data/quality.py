@@ -1,0 +1,208 @@
+"""Data-quality checks over the mart (数据质量核查), each one DuckDB query.
+
+Every check returns a frame of hits with the columns of :data:`HIT_COLUMNS` — the entity
+(a customer, area or bill), the check, the day or month concerned and a detail line — and
+they feed the data-quality themes. :data:`CHECKS` lists them with their Chinese and English
+names; :func:`run_checks` runs all (or some) for one bureau and :func:`summarize` counts hits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from audit_lib.data.access import Mart
+from audit_lib.data.schema import (
+    CUSTOMER_CLASSES,
+    CUSTOMER_STATUSES,
+    METER_EVENT_CODES,
+    TICKET_KINDS,
+)
+from audit_lib.errors import ConfigError
+
+HIT_COLUMNS = ["entity", "entity_kind", "check", "date", "month", "detail", "bureau"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One data-quality check: name, labels, the tables it needs and its query builder."""
+
+    name: str
+    name_zh: str
+    name_en: str
+    tables: tuple[str, ...]
+    query: Callable[[str, dict[str, float]], str]
+
+
+def _in(values: Iterable[str]) -> str:
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def _bureau(alias: str = "") -> str:
+    col = f"{alias}.bureau" if alias else "bureau"
+    return f"($bureau IS NULL OR {col} = $bureau)"
+
+
+def _missing(check: str, p: dict[str, float]) -> str:
+    return f"""
+    WITH r AS (SELECT * FROM readings WHERE {_bureau()}),
+    span AS (SELECT bureau, min(date) AS d0, max(date) AS d1 FROM r GROUP BY bureau),
+    months AS (SELECT DISTINCT bureau, month,
+                      strptime(month, '%Y-%m')::DATE AS m0,
+                      last_day(strptime(month, '%Y-%m')::DATE) AS m1 FROM r),
+    obs AS (SELECT cons_no, month, count(kwh) AS n FROM r GROUP BY cons_no, month),
+    expct AS (
+        SELECT c.cons_no, c.bureau, m.month,
+               date_diff('day', greatest(m.m0, s.d0, c.open_date),
+                         least(m.m1, s.d1, coalesce(c.close_date, s.d1))) + 1 AS expected
+        FROM customers c JOIN months m ON m.bureau = c.bureau JOIN span s ON s.bureau = c.bureau
+        WHERE {_bureau("c")})
+    SELECT e.cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check",
+           NULL::DATE AS date, e.month,
+           printf('缺少 %d 天读数 / %d of %d days missing',
+                  e.expected - coalesce(o.n, 0), e.expected - coalesce(o.n, 0), e.expected)
+             AS detail, e.bureau
+    FROM expct e LEFT JOIN obs o USING (cons_no, month)
+    WHERE e.expected > 0 AND e.expected - coalesce(o.n, 0) >= {int(p["min_missing_days"])}"""
+
+
+def _negative(check: str, p: dict[str, float]) -> str:
+    return f"""
+    SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check", date, month,
+           printf('日电量为负 %.2f kWh / negative daily kWh', kwh) AS detail, bureau
+    FROM readings WHERE {_bureau()} AND kwh < 0"""
+
+
+def _duplicate(check: str, p: dict[str, float]) -> str:
+    return f"""
+    SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check", date,
+           any_value(month) AS month,
+           printf('同日 %d 条读数 / %d readings on one day', count(*), count(*)) AS detail,
+           any_value(bureau) AS bureau
+    FROM readings WHERE {_bureau()} GROUP BY cons_no, date HAVING count(*) > 1"""
+
+
+def _backwards(check: str, p: dict[str, float]) -> str:
+    return f"""
+    SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check",
+           NULL::DATE AS date, month,
+           printf('止度 %.2f 小于起度 %.2f / end register below start', end_reg, start_reg)
+             AS detail, bureau
+    FROM bills WHERE {_bureau()} AND end_reg < start_reg"""
+
+
+def _bill_kwh(check: str, p: dict[str, float]) -> str:
+    return f"""
+    SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check",
+           NULL::DATE AS date, month,
+           printf('计费电量 %.1f ≠ (止度−起度)×倍率 %.1f / billed kWh ≠ register × multiplier',
+                  kwh, (end_reg - start_reg) * multiplier) AS detail, bureau
+    FROM bills
+    WHERE {_bureau()} AND end_reg IS NOT NULL AND start_reg IS NOT NULL
+      AND abs(kwh - (end_reg - start_reg) * multiplier)
+          > greatest({p["kwh_abs_tol"]}, {p["kwh_rel_tol"]} * abs(kwh))"""
+
+
+def _orphans(check: str, p: dict[str, float]) -> str:
+    parts = []
+    for table, col, ref, ref_col, kind in (
+        ("readings", "cons_no", "customers", "cons_no", "customer"),
+        ("bills", "cons_no", "customers", "cons_no", "customer"),
+        ("meters", "cons_no", "customers", "cons_no", "customer"),
+        ("customers", "area_id", "areas", "area_id", "area"),
+        ("area_supply", "area_id", "areas", "area_id", "area"),
+    ):
+        parts.append(f"""
+        SELECT t.{col} AS entity, '{kind}' AS entity_kind, '{check}' AS "check",
+               NULL::DATE AS date, NULL::VARCHAR AS month,
+               printf('%s 中 %d 行的 {col} 不在 {ref} 中 / %d {table} rows not in {ref}',
+                      '{table}', count(*), count(*)) AS detail,
+               any_value(t.bureau) AS bureau
+        FROM {table} t ANTI JOIN {ref} r ON t.{col} = r.{ref_col}
+        WHERE {_bureau("t")} GROUP BY t.{col}""")
+    return " UNION ALL ".join(parts)
+
+
+def _codes(check: str, p: dict[str, float]) -> str:
+    parts = []
+    for table, col, allowed, entity in (
+        ("customers", "cust_class", _in(CUSTOMER_CLASSES), "cons_no"),
+        ("customers", "status", _in(CUSTOMER_STATUSES), "cons_no"),
+        ("customers", "tariff_code", "(SELECT tariff_code FROM tariffs)", "cons_no"),
+        ("bills", "tariff_code", "(SELECT tariff_code FROM tariffs)", "cons_no"),
+        ("meter_events", "code", _in(METER_EVENT_CODES), "cons_no"),
+        ("tickets", "kind", _in(TICKET_KINDS), "ticket_id"),
+    ):
+        month = "month" if table in ("bills", "meter_events", "tickets") else "NULL::VARCHAR"
+        parts.append(f"""
+        SELECT {entity} AS entity, '{"ticket" if entity == "ticket_id" else "customer"}'
+               AS entity_kind, '{check}' AS "check", NULL::DATE AS date, {month} AS month,
+               printf('{table}.{col} = %s 不在代码表中 / not in its code list',
+                      coalesce({col}, 'NULL')) AS detail, bureau
+        FROM {table} WHERE {_bureau()} AND ({col} IS NULL OR {col} NOT IN {allowed})""")
+    return " UNION ALL ".join(parts)
+
+
+CHECKS: dict[str, Check] = {
+    c.name: c
+    for c in (
+        Check("missing_readings", "读数缺失", "missing readings", ("readings", "customers"),
+              _missing),
+        Check("negative_readings", "负电量", "negative kWh", ("readings",), _negative),
+        Check("duplicate_readings", "重复读数", "duplicated readings", ("readings",), _duplicate),
+        Check("register_backwards", "示数倒走", "register going backwards", ("bills",),
+              _backwards),
+        Check("bill_kwh_mismatch", "电量与示数不符", "billed kWh ≠ register × multiplier",
+              ("bills",), _bill_kwh),
+        Check("orphans", "孤立记录", "orphan rows",
+              ("readings", "bills", "meters", "customers", "area_supply", "areas"), _orphans),
+        Check("bad_codes", "代码越界", "codes outside their code lists",
+              ("customers", "bills", "meter_events", "tickets", "tariffs"), _codes),
+    )
+}  # fmt: skip
+
+DEFAULTS: dict[str, float] = {"min_missing_days": 5, "kwh_abs_tol": 1.0, "kwh_rel_tol": 0.001}
+
+
+def run_check(mart: Mart, name: str, bureau: str | None = None, **params: float) -> pd.DataFrame:
+    """Run one check; returns its hits (empty when the mart lacks a table it needs)."""
+    if name not in CHECKS:
+        raise ConfigError(f"unknown data-quality check {name!r}; known: {', '.join(CHECKS)}")
+    unknown = set(params) - set(DEFAULTS)
+    if unknown:
+        raise ConfigError(f"unknown check parameter {sorted(unknown)[0]!r}")
+    check = CHECKS[name]
+    if not all(mart.has_table(t) for t in check.tables):
+        return pd.DataFrame(columns=HIT_COLUMNS)
+    sql = check.query(name, {**DEFAULTS, **params})
+    cur = mart.con.cursor()
+    try:
+        frame = cur.execute(f"SELECT * FROM ({sql}) ORDER BY ALL", {"bureau": bureau}).df()
+    finally:
+        cur.close()
+    return frame[HIT_COLUMNS]
+
+
+def run_checks(
+    mart: Mart,
+    bureau: str | None = None,
+    checks: Iterable[str] | None = None,
+    **params: float,
+) -> pd.DataFrame:
+    """Run several checks (default: all) and concatenate their hits."""
+    frames = [run_check(mart, name, bureau, **params) for name in (checks or CHECKS)]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=HIT_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize(hits: pd.DataFrame) -> pd.DataFrame:
+    """Hits per check (every check listed, zero included), with Chinese and English names."""
+    counts = hits.groupby("check").size() if len(hits) else pd.Series(dtype="int64")
+    return pd.DataFrame(
+        [(c.name, c.name_zh, c.name_en, int(counts.get(c.name, 0))) for c in CHECKS.values()],
+        columns=["check", "name_zh", "name_en", "hits"],
+    )
