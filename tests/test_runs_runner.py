@@ -16,6 +16,7 @@ import pytest
 
 from audit_lib.runs.manifest import read_run
 from audit_lib.runs.runner import retry_failed, run_notebook
+from audit_lib.themes.catalogue import theme_versions
 
 NOTEBOOKS = Path(__file__).parent / "data" / "notebooks"
 REPO = Path(__file__).resolve().parents[1]
@@ -123,6 +124,7 @@ def test_cli_run_one_failure_does_not_stop_others_and_exits_nonzero(project: Pat
     kept = (run_dir / "B2" / "failing.ipynb").read_text(encoding="utf-8")
     assert "planted failure for B2" in kept  # the failed notebook is kept as the log
     assert "1 失败 failed" in proc.stdout and "--retry-failed" in proc.stdout
+    assert manifest(run_dir, "B1")["theme_versions"] == theme_versions()  # all, by default
 
 
 def test_run_timeout_stops_hanging_cell(project: Path) -> None:

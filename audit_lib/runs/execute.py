@@ -82,7 +82,7 @@ class BureauJob:
     parameters: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
     start_timeout: float = 60.0
-    theme_versions: dict[str, str] | None = None
+    theme_versions: dict[str, int | str] | None = None
     data_fingerprint: dict[str, Any] | None = None
     notebook_label: str = ""
     parameter_error: str | None = None

@@ -38,6 +38,7 @@ from audit_lib.runs.params import (
     notebook_parameters,
     resolve_bureaus,
 )
+from audit_lib.themes.catalogue import theme_versions as all_versions
 
 REQUIRED_PARAMETERS = ("bureau", "period")
 """Every notebook run per bureau declares these; the runner sets them."""
@@ -164,7 +165,7 @@ def run_notebook(
     parameters_source: str = "--param",
     timeout: float | None = None,
     mart: str | Path | None = None,
-    theme_versions: Mapping[str, str] | None = None,
+    theme_versions: Mapping[str, int | str] | None = None,
     run_id: str | None = None,
     kernel_name: str | None = None,
     progress: bool = True,
@@ -191,7 +192,8 @@ def run_notebook(
     mart
         The data mart: each manifest records its fingerprint; passed as ``mart`` if declared.
     theme_versions
-        Theme id → version used, recorded in each manifest.
+        Theme id → version used, recorded in each manifest; by default the versions of every
+        theme of the catalogue (``audit_lib.themes.catalogue.theme_versions()``).
 
     Raises
     ------
@@ -220,7 +222,7 @@ def run_notebook(
         "timeout": timeout,
         "mart": str(mart) if mart is not None else None,
         "mart_path": str(Path(mart).resolve()) if mart is not None else None,
-        "theme_versions": dict(theme_versions) if theme_versions else None,
+        "theme_versions": dict(theme_versions if theme_versions is not None else all_versions()),
         "kernel_name": kernel_name,
         "cwd": str(Path.cwd()),
         "outputs": str(outputs),

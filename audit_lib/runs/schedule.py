@@ -12,6 +12,7 @@
         period: previous_day     # a rule below, or a literal period such as 2025-01
         workers: 2
         timeout: 1800            # per-cell timeout, seconds
+        mart: demo/mart          # optional: data mart, fingerprinted in every manifest
         parameters: {}           # extra notebook parameters for every bureau
 
 Period rules, relative to the slot's local date: ``previous_day`` (``2025-01-31``),
@@ -34,7 +35,18 @@ from audit_lib.runs.params import read_yaml
 
 SCHEDULE_FILE = Path("parameters") / "schedule.yml"
 ENTRY_KEYS = frozenset(
-    {"name", "notebook", "bureaus", "cron", "period", "workers", "timeout", "parameters", "cluster"}
+    {
+        "name",
+        "notebook",
+        "bureaus",
+        "cron",
+        "period",
+        "workers",
+        "timeout",
+        "parameters",
+        "cluster",
+        "mart",
+    }
 )
 PERIOD_RULES = (
     "previous_day",
@@ -57,6 +69,7 @@ class ScheduleEntry:
     workers: int = 2
     timeout: float | None = None
     cluster: str | None = None
+    mart: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
@@ -115,6 +128,8 @@ def _entry(raw: Any, index: int, source: str) -> ScheduleEntry:
     timeout = raw.get("timeout")
     if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
         raise ConfigError(f"{where}: key 'timeout' must be a positive number of seconds")
+    if raw.get("mart") is not None and not isinstance(raw["mart"], str):
+        raise ConfigError(f"{where}: key 'mart' must be a folder path")
     parameters = raw.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise ConfigError(f"{where}: key 'parameters' must be a mapping")
@@ -127,6 +142,7 @@ def _entry(raw: Any, index: int, source: str) -> ScheduleEntry:
         workers=workers,
         timeout=float(timeout) if timeout is not None else None,
         cluster=raw.get("cluster"),
+        mart=raw.get("mart"),
         parameters=dict(parameters),
     )
 

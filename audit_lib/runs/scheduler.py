@@ -166,6 +166,7 @@ def run_slot(
             parameters=entry.parameters,
             parameters_source=f"{schedule.source} ({entry.name})",
             timeout=entry.timeout,
+            mart=entry.mart,
             run_id=run_id,
             progress=False,
         )
