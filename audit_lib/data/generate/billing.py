@@ -115,7 +115,7 @@ def build_bills(
         "电费 ≠ 电量 × 电价 / amount ≠ kWh × price",
     )
 
-    row, month = np.nonzero(open_m)
+    month, row = np.nonzero(open_m.T)  # month-major: each month's bills are contiguous
     cols = {
         "start_reg": start_reg[row, month],
         "end_reg": end_reg[row, month],

@@ -75,13 +75,14 @@ class BureauData:
         cons = self._encode_customers(owner, width, pa.array(e_cons[sel], pa.string()))
         if not encoded:
             cons = cons.cast(pa.string())
-        epoch = int(self.cal.dates[0].astype(np.int64)) + sl.start
-        day = np.concatenate([local + np.int32(epoch), (e_day[sel] + epoch - sl.start)])
+        epoch = np.int32(int(self.cal.dates[0].astype(np.int64)))
+        local += epoch + np.int32(sl.start)
+        day = np.concatenate([local, (e_day[sel] + epoch).astype(np.int32)])
         kwh = np.concatenate([kwh, e_kwh[sel]])
         k = len(day)
         data = {
             "cons_no": cons,
-            "date": pa.array(day.astype(np.int32)).view(pa.date32()),
+            "date": pa.array(day).view(pa.date32()),
             "kwh": pa.array(kwh, pa.float32(), from_pandas=True),  # NaN → null
             "bureau": pa.repeat(pa.scalar(self.code), k),
             "month": pa.repeat(pa.scalar(self.cal.month_labels[m]), k),

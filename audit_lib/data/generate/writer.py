@@ -98,9 +98,12 @@ def split_months(table: pa.Table) -> list[tuple[str, pa.Table]]:
     encoded = pc.dictionary_encode(table["month"].combine_chunks())
     codes = encoded.indices.to_numpy()
     labels = encoded.dictionary.to_pylist()
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
-    sorted_table = table.take(pa.array(order))
+    if np.all(codes[:-1] <= codes[1:]):  # already grouped by month: slices, no copy
+        sorted_codes, sorted_table = codes, table
+    else:
+        order = np.argsort(codes, kind="stable")
+        sorted_codes, sorted_table = codes[order], table.take(pa.array(order))
+    bounds = np.searchsorted(sorted_codes, np.arange(len(labels) + 1))
     parts = [
         (labels[i], sorted_table.slice(bounds[i], bounds[i + 1] - bounds[i]))
         for i in range(len(labels))
