@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from audit_lib.runs.manifest import read_run
-from audit_lib.runs.runner import retry_failed, run_notebook
+from audit_lib.runs.manifest import bureau_statuses, read_run, write_json_atomic
+from audit_lib.runs.runner import close_run, retry_failed, run_notebook
 from audit_lib.themes.catalogue import theme_versions
 
 NOTEBOOKS = Path(__file__).parent / "data" / "notebooks"
@@ -239,6 +239,22 @@ def test_retry_failed_reruns_only_failed_bureaus(project: Path) -> None:
     assert m["attempt"] == 2 and m["history"][0]["status"] == "failed"
     assert read_run("out", first.run_id)["retries"][0]["bureaus"] == ["B2"]
     assert retry_failed(first.run_id, outputs="out", progress=False).ok == ["B1", "B2"]
+    shutil.rmtree(run_dir / "B1")  # as if the run had been interrupted before B1 started
+    assert bureau_statuses("out", first.run_id) == {"B1": "missing", "B2": "ok"}
+    third = retry_failed(first.run_id, outputs="out", progress=False)
+    assert third.ok == ["B1", "B2"] and manifest(run_dir, "B1")["attempt"] == 1
+
+
+def test_summary_counts_a_bureau_that_never_ran_as_failed(project: Path) -> None:
+    folder = project / "out" / "r1"
+    write_json_atomic(
+        folder / "run.json",
+        {"run_id": "r1", "notebook": "nb/ok.ipynb", "period": "2024-01", "bureaus": ["B1"]},
+    )
+    summary = close_run(read_run("out", "r1"), "out")
+    assert summary.failed == ["B1"] and summary.exit_code == 1
+    assert "never ran" in summary.format()
+    assert read_run("out", "r1")["status"] == "failed"
 
 
 def test_bad_parameters_fail_only_that_bureau(project: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from audit_lib.errors import AuditError, ConfigError
 from audit_lib.runs.dispatch import dispatch
-from audit_lib.runs.execute import BureauJob, BureauResult, result_from_manifest
+from audit_lib.runs.execute import BureauJob, BureauResult, error_record, result_from_manifest
 from audit_lib.runs.fingerprint import fingerprint_folder
 from audit_lib.runs.manifest import (
     RUN_FILE,
@@ -233,15 +233,19 @@ def run_notebook(
     write_json_atomic(folder / RUN_FILE, plan)
     jobs = [make_job(plan, code) for code in codes]
     dispatch(jobs, workers, cluster, progress=progress, desc=f"{nb.stem} {period}")
-    return _close_run(plan, outputs)
+    return close_run(plan, outputs)
 
 
-def _close_run(plan: dict[str, Any], outputs: str | Path) -> RunSummary:
+def close_run(plan: dict[str, Any], outputs: str | Path) -> RunSummary:
+    """Summarise a run from its manifests and write the totals into its ``run.json``."""
     folder = run_dir(outputs, plan["run_id"])
     summary = RunSummary(plan["run_id"], plan["notebook"], plan["period"], str(folder))
     for bureau in plan["bureaus"]:
         manifest = read_manifest(folder / bureau)
-        if manifest is not None:
+        if manifest is None:  # never started (the run was interrupted): counts as failed
+            error = error_record("error", "this bureau never ran")
+            summary.results.append(BureauResult(bureau, "missing", error, "", "", 0.0, ""))
+        else:
             summary.results.append(result_from_manifest(manifest, folder / bureau))
     plan.update(
         status=STATUS_FAILED if summary.failed else STATUS_OK,
@@ -271,4 +275,4 @@ def retry_failed(
     jobs = [make_job(plan, b) for b in todo]
     plan.setdefault("retries", []).append({"at": utc_now(), "bureaus": todo})
     dispatch(jobs, workers, cluster, progress=progress, desc=f"retry {run_id}")
-    return _close_run(plan, outputs)
+    return close_run(plan, outputs)
