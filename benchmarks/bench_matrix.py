@@ -137,8 +137,10 @@ def main() -> None:
             text=True,
         ).stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
+        r = runs[-1]
         print(
-            f"run {i + 1}: {runs[-1]['seconds']:.2f} s, peak RSS {runs[-1]['peak_rss_mb']:.0f} MB"
+            f"run {i + 1}: {r['seconds']:.2f} s wall, {r['cpu_seconds']:.2f} s CPU, "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB, load average {r['load_avg_1m']:.1f}"
         )
     result = {
         "benchmark": "build_matrix",

@@ -51,6 +51,8 @@ def test_each_injected_fault_is_found_once(clean: dict[str, pd.DataFrame], tmp_p
     r = pd.concat([r[~gap], dup, orphan], ignore_index=True)
     r.loc[(r.cons_no == c_neg) & (r.date == "2025-01-10"), "kwh"] = -4.0
     t["readings"] = r
+    a = t["area_supply"]  # a 4-day hole in one area's supply, across a month end
+    t["area_supply"] = a[~((a.area_id == "YZ-A2") & a.date.between("2025-01-30", "2025-02-02"))]
     b = t["bills"]
     i_back = b.index[(b.bureau == "YZ") & (b.month == "2025-01")][3]
     b.loc[i_back, ["start_reg", "end_reg"]] = [500.0, 400.0]
@@ -67,14 +69,18 @@ def test_each_injected_fault_is_found_once(clean: dict[str, pd.DataFrame], tmp_p
         hits = run_checks(m, "YZ")
         other = run_checks(m, "JB")
     counts = summarize(hits).set_index("check").hits.to_dict()
-    assert counts == {"missing_readings": 1, "negative_readings": 1, "duplicate_readings": 1,
+    assert counts == {"missing_readings": 2, "negative_readings": 1, "duplicate_readings": 1,
                       "register_backwards": 1, "bill_kwh_mismatch": 1, "orphans": 2,
                       "bad_codes": 3}  # fmt: skip
     by = {k: set(g.entity) for k, g in hits.groupby("check")}
     assert by["negative_readings"] == {c_neg} and by["duplicate_readings"] == {c_dup}
-    assert by["missing_readings"] == {c_gap}
-    assert hits.loc[hits.check == "missing_readings", "month"].tolist() == ["2025-01"]
-    assert "7" in hits.loc[hits.check == "missing_readings", "detail"].iloc[0]
+    assert by["missing_readings"] == {c_gap, "YZ-A2"}
+    missing = hits[hits.check == "missing_readings"].set_index("entity")
+    assert missing.loc[c_gap, "date"] == pd.Timestamp("2025-01-11")
+    assert "连续 7 天" in missing.loc[c_gap, "detail"]
+    assert (
+        missing.loc["YZ-A2", "entity_kind"] == "area" and "4 days" in missing.loc["YZ-A2", "detail"]
+    )
     assert by["orphans"] == {"1999999999", "YZ-A404"}
     assert by["register_backwards"] == {b.loc[i_back, "cons_no"]}
     assert by["bill_kwh_mismatch"] == {b.loc[i_mis, "cons_no"]}
@@ -89,8 +95,8 @@ def test_missing_readings_threshold_and_unknown_names(
     gap = (r.cons_no == r.cons_no.iloc[0]) & r.date.between("2025-02-01", "2025-02-03")
     clean["readings"] = r[~gap]
     with write_mart(tmp_path / "mart", clean) as m:
-        assert len(run_check(m, "missing_readings", min_missing_days=5)) == 0
-        assert len(run_check(m, "missing_readings", min_missing_days=3)) == 1
+        assert len(run_check(m, "missing_readings", min_missing_days=4)) == 0
+        assert len(run_check(m, "missing_readings")) == 1  # 3 days: the default threshold
         with pytest.raises(ConfigError, match="no_such"):
             run_check(m, "no_such_check")
         with pytest.raises(ConfigError, match="wobble"):
@@ -122,3 +128,37 @@ def test_cli_dq_prints_counts(
     out = capsys.readouterr().out
     assert "negative_readings" in out and "负电量" in out
     assert len(pd.read_csv(tmp_path / "hits.csv")) >= 1
+
+
+@pytest.mark.slow
+def test_demo_data_passes_except_the_injected_faults(tmp_path: Path) -> None:
+    """Generated demo data: every hit is an injected fault of the truth table, and every
+    injected data-quality fault the checks cover is hit."""
+    import datetime as dt
+
+    from audit_lib.data.generate import DemoConfig, generate_demo
+
+    config = DemoConfig(bureaus=1, customers=4000, days=120, start=dt.date(2024, 5, 1), seed=11)
+    generate_demo(tmp_path / "demo", config)
+    truth = pd.read_parquet(tmp_path / "demo" / "truth.parquet")
+    with Mart(tmp_path / "demo" / "mart") as m:
+        hits = run_checks(m)
+    expected = {
+        "negative_readings": {"dq_negative_reading"},
+        "duplicate_readings": {"dq_duplicate_reading"},
+        "register_backwards": {"dq_register_backwards"},
+        "orphans": {"dq_orphan"},
+        "bad_codes": {"dq_bad_code"},
+        "missing_readings": {"dq_missing_readings"},
+    }
+    for check, kinds in expected.items():
+        found = set(hits.loc[hits.check == check, "entity"])
+        injected = set(truth.loc[truth.kind.isin(kinds), "entity"])
+        assert found == injected, (
+            check,
+            sorted(found - injected)[:5],
+            sorted(injected - found)[:5],
+        )
+    # a bill whose kWh disagrees with its registers belongs to some injected fault
+    mismatch = set(hits.loc[hits.check == "bill_kwh_mismatch", "entity"])
+    assert mismatch <= set(truth.entity)

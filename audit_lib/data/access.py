@@ -211,9 +211,7 @@ class Mart:
         """The tariff table (电价), city-wide."""
         return self.select("tariffs", order_by="tariff_code, valid_from")
 
-    def readings(
-        self, bureau: str | None, start: DateLike, end: DateLike, columns: str = "*"
-    ) -> pd.DataFrame:
+    def readings(self, bureau: str | None, start: DateLike, end: DateLike) -> pd.DataFrame:
         """Daily AMI readings of one bureau (or all) between ``start`` and ``end`` inclusive."""
         return self._daily("readings", bureau, start, end)
 

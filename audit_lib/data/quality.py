@@ -45,27 +45,39 @@ def _bureau(alias: str = "") -> str:
     return f"($bureau IS NULL OR {col} = $bureau)"
 
 
-def _missing(check: str, p: dict[str, float]) -> str:
+def _gaps(check: str, p: dict[str, float], kind: str) -> str:
+    """Runs of at least ``min_missing_days`` days without a non-null value (gaps and islands).
+
+    Customers are expected from their open date to the day before their close date, areas
+    every day; both within the span of days the table holds for the bureau.
+    """
+    if kind == "customer":
+        facts, key, value, ref = "readings", "cons_no", "kwh", "customers"
+        lo, hi = "greatest(s.d0, e.open_date)", "least(s.d1, coalesce(e.close_date - 1, s.d1))"
+    else:
+        facts, key, value, ref = "area_supply", "area_id", "supply_kwh", "areas"
+        lo, hi = "s.d0", "s.d1"
     return f"""
-    WITH r AS (SELECT * FROM readings WHERE {_bureau()}),
-    span AS (SELECT bureau, min(date) AS d0, max(date) AS d1 FROM r GROUP BY bureau),
-    months AS (SELECT DISTINCT bureau, month,
-                      strptime(month, '%Y-%m')::DATE AS m0,
-                      last_day(strptime(month, '%Y-%m')::DATE) AS m1 FROM r),
-    obs AS (SELECT cons_no, month, count(kwh) AS n FROM r GROUP BY cons_no, month),
-    expct AS (
-        SELECT c.cons_no, c.bureau, m.month,
-               date_diff('day', greatest(m.m0, s.d0, c.open_date),
-                         least(m.m1, s.d1, coalesce(c.close_date, s.d1))) + 1 AS expected
-        FROM customers c JOIN months m ON m.bureau = c.bureau JOIN span s ON s.bureau = c.bureau
-        WHERE {_bureau("c")})
-    SELECT e.cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check",
-           NULL::DATE AS date, e.month,
-           printf('缺少 %d 天读数 / %d of %d days missing',
-                  e.expected - coalesce(o.n, 0), e.expected - coalesce(o.n, 0), e.expected)
-             AS detail, e.bureau
-    FROM expct e LEFT JOIN obs o USING (cons_no, month)
-    WHERE e.expected > 0 AND e.expected - coalesce(o.n, 0) >= {int(p["min_missing_days"])}"""
+    WITH span AS (SELECT bureau, min(date) AS d0, max(date) AS d1 FROM {facts}
+                  WHERE {_bureau()} GROUP BY bureau),
+    ent AS (SELECT e.{key} AS key, e.bureau, {lo} AS lo, {hi} AS hi
+            FROM {ref} e JOIN span s ON s.bureau = e.bureau WHERE {_bureau("e")}),
+    pts AS (SELECT f.{key} AS key, f.date FROM {facts} f JOIN ent ON ent.key = f.{key}
+            WHERE {_bureau("f")} AND f.{value} IS NOT NULL AND f.date BETWEEN ent.lo AND ent.hi
+            UNION ALL SELECT key, lo - 1 FROM ent WHERE lo <= hi
+            UNION ALL SELECT key, hi + 1 FROM ent WHERE lo <= hi),
+    runs AS (SELECT key, lag(date) OVER (PARTITION BY key ORDER BY date) + 1 AS first, date - 1 AS last
+             FROM pts)
+    SELECT runs.key AS entity, '{kind}' AS entity_kind, '{check}' AS "check", first AS date,
+           strftime(first, '%Y-%m') AS month,
+           printf('连续 %d 天无数据 (%s 至 %s) / %d days missing', date_diff('day', first, last) + 1,
+                  first, last, date_diff('day', first, last) + 1) AS detail, ent.bureau
+    FROM runs JOIN ent USING (key)
+    WHERE date_diff('day', first, last) + 1 >= {int(p["min_missing_days"])}"""
+
+
+def _missing(check: str, p: dict[str, float]) -> str:
+    return f"SELECT * FROM ({_gaps(check, p, 'customer')}) UNION ALL SELECT * FROM ({_gaps(check, p, 'area')})"
 
 
 def _negative(check: str, p: dict[str, float]) -> str:
@@ -84,13 +96,19 @@ def _duplicate(check: str, p: dict[str, float]) -> str:
     FROM readings WHERE {_bureau()} GROUP BY cons_no, date HAVING count(*) > 1"""
 
 
+# a meter replaced during the month (换表) legitimately breaks the register sequence of its bill
+_NO_METER_CHANGE = """NOT EXISTS (
+    SELECT 1 FROM meters mt WHERE mt.cons_no = b.cons_no
+      AND (strftime(mt.remove_date, '%Y-%m') = b.month OR strftime(mt.install_date, '%Y-%m') = b.month))"""
+
+
 def _backwards(check: str, p: dict[str, float]) -> str:
     return f"""
     SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check",
            NULL::DATE AS date, month,
            printf('止度 %.2f 小于起度 %.2f / end register below start', end_reg, start_reg)
              AS detail, bureau
-    FROM bills WHERE {_bureau()} AND end_reg < start_reg"""
+    FROM bills b WHERE {_bureau("b")} AND end_reg < start_reg AND {_NO_METER_CHANGE}"""
 
 
 def _bill_kwh(check: str, p: dict[str, float]) -> str:
@@ -99,8 +117,8 @@ def _bill_kwh(check: str, p: dict[str, float]) -> str:
            NULL::DATE AS date, month,
            printf('计费电量 %.1f ≠ (止度−起度)×倍率 %.1f / billed kWh ≠ register × multiplier',
                   kwh, (end_reg - start_reg) * multiplier) AS detail, bureau
-    FROM bills
-    WHERE {_bureau()} AND end_reg IS NOT NULL AND start_reg IS NOT NULL
+    FROM bills b
+    WHERE {_bureau("b")} AND end_reg IS NOT NULL AND start_reg IS NOT NULL AND {_NO_METER_CHANGE}
       AND abs(kwh - (end_reg - start_reg) * multiplier)
           > greatest({p["kwh_abs_tol"]}, {p["kwh_rel_tol"]} * abs(kwh))"""
 
@@ -148,14 +166,14 @@ def _codes(check: str, p: dict[str, float]) -> str:
 CHECKS: dict[str, Check] = {
     c.name: c
     for c in (
-        Check("missing_readings", "读数缺失", "missing readings", ("readings", "customers"),
-              _missing),
+        Check("missing_readings", "读数缺失", "missing readings",
+              ("readings", "customers", "area_supply", "areas"), _missing),
         Check("negative_readings", "负电量", "negative kWh", ("readings",), _negative),
         Check("duplicate_readings", "重复读数", "duplicated readings", ("readings",), _duplicate),
-        Check("register_backwards", "示数倒走", "register going backwards", ("bills",),
-              _backwards),
+        Check("register_backwards", "示数倒走", "register going backwards",
+              ("bills", "meters"), _backwards),
         Check("bill_kwh_mismatch", "电量与示数不符", "billed kWh ≠ register × multiplier",
-              ("bills",), _bill_kwh),
+              ("bills", "meters"), _bill_kwh),
         Check("orphans", "孤立记录", "orphan rows",
               ("readings", "bills", "meters", "customers", "area_supply", "areas"), _orphans),
         Check("bad_codes", "代码越界", "codes outside their code lists",
@@ -163,7 +181,7 @@ CHECKS: dict[str, Check] = {
     )
 }  # fmt: skip
 
-DEFAULTS: dict[str, float] = {"min_missing_days": 5, "kwh_abs_tol": 1.0, "kwh_rel_tol": 0.001}
+DEFAULTS: dict[str, float] = {"min_missing_days": 3, "kwh_abs_tol": 1.0, "kwh_rel_tol": 0.001}
 
 
 def run_check(mart: Mart, name: str, bureau: str | None = None, **params: float) -> pd.DataFrame:
