@@ -237,6 +237,8 @@ def test_retry_failed_reruns_only_failed_bureaus(project: Path) -> None:
     assert (run_dir / "B1" / "manifest.json").read_bytes() == b1_before  # not re-run
     m = manifest(run_dir, "B2")
     assert m["attempt"] == 2 and m["history"][0]["status"] == "failed"
+    assert '"ename": "RuntimeError"' in (run_dir / "B2" / "failing.attempt-1.ipynb").read_text()
+    assert '"ename": "RuntimeError"' not in (run_dir / "B2" / "failing.ipynb").read_text()
     assert read_run("out", first.run_id)["retries"][0]["bureaus"] == ["B2"]
     assert retry_failed(first.run_id, outputs="out", progress=False).ok == ["B1", "B2"]
     shutil.rmtree(run_dir / "B1")  # as if the run had been interrupted before B1 started

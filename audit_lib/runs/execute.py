@@ -234,6 +234,16 @@ def _run_papermill(job: BureauJob, log: Any) -> None:
     )
 
 
+def _set_aside_previous(job: BureauJob, attempt: int) -> None:
+    """Rename an earlier attempt's notebook and report (``x.ipynb`` → ``x.attempt-1.ipynb``),
+    so what sits under the plain names always belongs to the current attempt."""
+    if attempt < 1:
+        return
+    for path in (job.output_notebook, job.html_report):
+        if path.is_file():
+            path.replace(path.with_name(f"{path.stem}.attempt-{attempt}{path.suffix}"))
+
+
 def execute_bureau(job: BureauJob) -> BureauResult:
     """Run ``job``'s notebook for its bureau and record the outcome in its folder.
 
@@ -246,6 +256,7 @@ def execute_bureau(job: BureauJob) -> BureauResult:
     out.mkdir(parents=True, exist_ok=True)
     started, t0 = utc_now(), time.perf_counter()
     manifest = _base_manifest(job, started)
+    _set_aside_previous(job, manifest["attempt"] - 1)
     write_json_atomic(out / MANIFEST_FILE, manifest)
     error: dict[str, Any] | None = None
     with open(out / LOG_FILE, "a", encoding="utf-8", buffering=1) as log:
