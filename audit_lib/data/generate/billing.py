@@ -79,6 +79,13 @@ def build_bills(
     truth.add("tariff_invalid_for_class", rows, 0, d - 1, severity, tf.TARIFF_CODES[tariff[rows]])
 
     start_reg, end_reg = _registers(rng, cal, life, metered, kwh, recorded_multiplier)
+    # billed kWh = (止度 − 起度) × 倍率, as the billing system computes it; in a meter
+    # replacement month it is the sum over both meters (kept from the readings)
+    replaced = np.flatnonzero(life.replace_day >= 0)
+    two_meters = np.zeros((n, m), dtype=bool)
+    two_meters[replaced, cal.month_of_day[life.replace_day[replaced]]] = True
+    by_register = np.round((end_reg - start_reg) * recorded_multiplier[:, None], 2)
+    kwh = np.where(two_meters, kwh, by_register)
     rows = truth.pick(rng, "dq_register_backwards", stable)
     mb = rng.integers(min(1, m - 1), m, len(rows))
     end_reg[rows, mb] = np.round(start_reg[rows, mb] - rng.uniform(5, 200, len(rows)), 2)
