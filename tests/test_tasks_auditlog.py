@@ -16,7 +16,7 @@ from tasks_fixtures import (
     sqlite_url,
 )
 
-from audit_lib.tasks.auditlog import verify
+from audit_lib.tasks.auditlog import seal, verify
 from audit_lib.tasks.service import get_user, tasks_from_findings
 
 
@@ -40,8 +40,9 @@ def logged(make_session, rng):
     )
     drive(make_session, res.task_ids[2], [("cancel", "admin", {"comment": "测试 test"})])
     with make_session() as s:
+        seal(s)
         result = verify(s)
-        assert result.ok and result.checked == 11 + 5 + 6, result
+        assert result.ok and result.checked == 11 + 5 + 6 and result.unsealed == 0, result
     return make_session
 
 
@@ -63,20 +64,11 @@ def test_log_verify_detects_edited_row(logged) -> None:
 def test_log_verify_detects_edited_detail_with_rehash(logged) -> None:
     # the forger recomputes the row's own hash: the next row's link still breaks
     with logged() as s:
-        from audit_lib.tasks.auditlog import hash_row
+        from audit_lib.tasks.auditlog import CONTENT, hash_row
 
         row = s.execute(text("SELECT * FROM audit_events WHERE seq = 20")).mappings().one()
-        forged = hash_row(
-            row["prev_hash"],
-            20,
-            row["task_id"],
-            row["actor"],
-            row["at"],
-            row["action"],
-            row["before"],
-            row["after"],
-            '{"comment":"ok"}',
-        )
+        content = [row[c] for c in CONTENT[:-1]] + ['{"comment":"ok"}']
+        forged = hash_row(row["prev_hash"], 20, *content)
         s.execute(
             text('UPDATE audit_events SET detail = \'{"comment":"ok"}\', hash = :h WHERE seq = 20'),
             {"h": forged},
@@ -116,3 +108,18 @@ def test_log_verify_detects_reordered_rows(logged) -> None:
 def test_log_verify_fresh_database_is_ok(make_session) -> None:
     with make_session() as s:
         assert verify(s).ok
+
+
+def test_log_unsealed_events_are_sealed_in_insertion_order(make_session) -> None:
+    from audit_lib.tasks.auditlog import EventIn, append_events
+
+    with make_session() as s:
+        seal(s)
+        append_events(s, [EventIn("a", "x"), EventIn("b", "y", 7, "new", "dispatched")])
+        s.commit()
+        assert verify(s).unsealed == 2
+        assert seal(s) == 2 and seal(s) == 0
+        result = verify(s)
+        assert result.ok and result.unsealed == 0 and result.checked == 11 + 2
+        actions = s.execute(text("SELECT action FROM audit_events ORDER BY seq")).scalars().all()
+        assert actions[-2:] == ["x", "y"]

@@ -315,9 +315,10 @@ def log() -> None:
 @db_option
 def log_verify(db_url: str | None) -> int:
     """Check the hash chain; exit 1 and name the first bad row if it was tampered with."""
-    from audit_lib.tasks.auditlog import verify
+    from audit_lib.tasks.auditlog import seal, verify
 
     with open_session(db_url) as session:
+        seal(session)
         result = verify(session)
     click.echo(result.message(), err=not result.ok)
     return 0 if result.ok else 1

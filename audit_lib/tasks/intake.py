@@ -263,7 +263,7 @@ def tasks_from_findings(
     events = [EventIn(actor.name, "create", i, None, "new") for i in created]
     reused = set(df["task_key"].map(key_to_id)) - set(created)
     events += [EventIn(actor.name, "link_findings", int(i)) for i in sorted(reused)]
-    append_events(session, events)
+    append_events(session, events, seal_now=True)
     if progress:
         progress("log", len(events), len(events))
     return IntakeResult(len(created), linked, known, created)

@@ -199,11 +199,16 @@ class Notification(Base):
 
 
 class AuditEvent(Base):
-    """One append-only audit event; ``hash`` chains it to the previous event."""
+    """One append-only audit event; once sealed, ``hash`` chains it to the event before.
+
+    ``id`` is the insertion order; ``seq`` the position in the chain, given when sealed.
+    """
 
     __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("seq"),)
 
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int | None] = mapped_column(Integer)
     task_id: Mapped[int | None] = mapped_column(Integer, index=True)
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[str] = mapped_column(String(32), doc="ISO time, UTC; hashed as stored")
@@ -211,8 +216,8 @@ class AuditEvent(Base):
     before: Mapped[str | None] = mapped_column(String(32))
     after: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, doc="canonical JSON")
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditChainHead(Base):

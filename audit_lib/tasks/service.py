@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from audit_lib.errors import ConfigError, ConflictError, DataError, IllegalTransition, NotFound
-from audit_lib.tasks.auditlog import EventIn, append_events
+from audit_lib.tasks.auditlog import EventIn, append_events, seal
 from audit_lib.tasks.deadlines import DeadlinePolicy, split_themes
 from audit_lib.tasks.escalation import owners, state_owner_roles
 from audit_lib.tasks.intake import IntakeResult, tasks_from_findings
@@ -52,12 +52,16 @@ NEEDS_RECORDED_OUTCOME = frozenset({"approve", "archive"})
 
 
 def commit_or_conflict(session: Session) -> None:
-    """Commit; a lost race (stale version, locked database) becomes :class:`ConflictError`."""
+    """Commit, then seal the audit log's new events (without waiting for another sealer).
+
+    A lost race (stale version, locked database, deadlock) becomes :class:`ConflictError`.
+    """
     try:
         session.commit()
     except (StaleDataError, OperationalError) as exc:
         session.rollback()
         raise ConflictError(f"并发冲突，请刷新后重试 (conflict: {type(exc).__name__})") from None
+    seal(session, wait=False)
 
 
 def add_user(

@@ -30,7 +30,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_events",
-        sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=True),
         sa.Column("task_id", sa.Integer(), nullable=True),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("at", sa.String(length=32), nullable=False),
@@ -38,9 +39,10 @@ def upgrade() -> None:
         sa.Column("before", sa.String(length=32), nullable=True),
         sa.Column("after", sa.String(length=32), nullable=True),
         sa.Column("detail", sa.Text(), nullable=False),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
-        sa.Column("hash", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_events")),
+        sa.Column("prev_hash", sa.String(length=64), nullable=True),
+        sa.Column("hash", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+        sa.UniqueConstraint("seq", name=op.f("uq_audit_events_seq")),
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_events_task_id"), ["task_id"], unique=False)
