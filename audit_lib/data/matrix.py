@@ -163,7 +163,8 @@ def build_matrix(
         to_row = np.asarray(picked.get_indexer(target), dtype=np.int64)
     files = mart.files("readings", [bureau], months_between(s, e))
     n, d = len(rows), len(dates)
-    flat = np.full(n * d, SENTINEL, dtype=np.float32)
+    # zero pages until written: a written cell never has all-zero bits (0 kWh is stored as -0.0)
+    flat = np.zeros(n * d, dtype=np.float32)
     start_day = int(np.datetime64(s, "D").astype(np.int64))
     if method == "duckdb":
         sources = [_duckdb_cells(mart, files, bureau_cons, to_row, start_day, d)]
@@ -173,10 +174,11 @@ def build_matrix(
         counts = list(pool.map(lambda cells: _scatter(cells, flat), sources))
     mapped = sum(c[0] for c in counts)
     orphans = sum(c[1] for c in counts)
-    untouched = flat.view(np.int32) == SENTINEL_BITS
+    untouched = flat.view(np.int32) == 0
     duplicates = mapped - (flat.size - int(np.count_nonzero(untouched)))
     np.copyto(flat, np.float32(np.nan), where=untouched)
     del untouched
+    np.add(flat, np.float32(0.0), out=flat)  # -0.0 back to 0.0
     if duplicates:
         _resolve_duplicates(mart, files, lookup, to_row, s, e, flat, d)
     return ConsumptionMatrix(
@@ -189,16 +191,13 @@ def build_matrix(
 
 
 Cells = Iterator[tuple[np.ndarray, np.ndarray, int]]
-# cells never written hold this NaN payload, so duplicates can be counted without a mask
-SENTINEL_BITS = 0x7FC0DEAD
-SENTINEL = np.array([SENTINEL_BITS], dtype=np.int32).view(np.float32)[0]
 
 
 def _scatter(cells: Cells, flat: np.ndarray) -> tuple[int, int]:
     """Write every (cell, kWh) batch into ``flat``; return (rows mapped, orphan rows)."""
     mapped = orphans = 0
     for cell, kwh, n_orphans in cells:
-        flat[cell] = kwh
+        flat[cell] = np.where(kwh == 0, np.float32(-0.0), kwh)
         mapped += cell.size
         orphans += n_orphans
     return mapped, orphans
@@ -256,7 +255,7 @@ def _arrow_cells(
         return
     fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=[CONS_NO]))
     scanner = ds.dataset(files, format=fmt).scanner(
-        columns=[CONS_NO, DATE, KWH], batch_size=BATCH_ROWS
+        columns=[CONS_NO, DATE, KWH], batch_size=BATCH_ROWS, batch_readahead=4, fragment_readahead=1
     )
     cell_type = np.int32 if len(to_row) * days < 2**31 else np.int64
     cached: tuple[pa.Array, np.ndarray, np.ndarray, bool] | None = None
