@@ -176,3 +176,24 @@ def test_mart_readings_equal_the_in_memory_bureau(demo: Path) -> None:
     assert a.num_rows == b.num_rows
     for col in ("cons_no", "date", "kwh", "month"):
         assert a[col].combine_chunks().equals(b[col].combine_chunks()), col
+
+
+def test_demo_data_source_db_holds_the_same_rows(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from audit_lib.data.source import source_table
+
+    db = tmp_path / "sg186.db"
+    config = DemoConfig(bureaus=2, customers=300, days=40, start=dt.date(2024, 5, 1), seed=9)
+    summary = generate_demo(tmp_path / "out", config, source_db=db)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        for name in ("bureaus", "customers", "readings", "bills", "meter_events"):
+            count = conn.execute(sa.select(sa.func.count()).select_from(source_table(name)))
+            assert count.scalar_one() == summary.rows[name], name
+    engine.dispose()
+    generate_demo(tmp_path / "out", config, source_db=db)  # a re-run replaces its own copy
+    other = tmp_path / "foreign.db"
+    other.write_text("not ours")
+    with pytest.raises(ConfigError, match="source-db"):
+        generate_demo(tmp_path / "out", config, source_db=other)

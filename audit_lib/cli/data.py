@@ -54,6 +54,12 @@ from audit_lib.errors import ConfigError
     show_default=True,
     help="Bureaus generated in parallel processes (output does not depend on it).",
 )
+@click.option(
+    "--source-db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write an SG186-shaped SQLite copy (for audit ingest); slower.",
+)
 def demo_data(
     out: Path,
     bureaus: int,
@@ -63,6 +69,7 @@ def demo_data(
     seed: int,
     anomaly_scale: float,
     jobs: int,
+    source_db: Path | None,
 ) -> None:
     """生成演示数据 / Generate a demo data set: a Chongqing-like utility with labelled faults."""
     from audit_lib.data.generate import DEFAULT_RATES, DemoConfig, generate_demo, parse_date
@@ -80,7 +87,7 @@ def demo_data(
         seed=seed,
         rates=rates,
     )
-    summary = generate_demo(out, config, jobs=jobs)
+    summary = generate_demo(out, config, jobs=jobs, source_db=source_db)
     click.echo(
         f"演示数据已生成 / demo data written: {summary.out_dir} — "
         f"{customers:,} customers, {summary.rows['readings']:,} readings, "

@@ -8,6 +8,7 @@ by bureau so memory stays bounded by one bureau's customers × days matrix.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 from collections import Counter
@@ -19,6 +20,7 @@ import pyarrow as pa
 
 from audit_lib.data.generate.bureau import build_bureau
 from audit_lib.data.generate.config import DEFAULT_RATES, DemoConfig, bureau_sizes, parse_date
+from audit_lib.data.generate.source_copy import copy_bureau, copy_city, prepare_source, sqlite_url
 from audit_lib.data.generate.writer import (
     empty_counts,
     prepare_out,
@@ -70,15 +72,25 @@ def generate_bureau(config: DemoConfig, bureau_index: int) -> dict[str, pa.Table
     return {**data.tables, "readings": readings, "truth": data.truth}
 
 
-def _run_bureau(args: tuple[Path, DemoConfig, int]) -> tuple[str, dict[str, int], pa.Table, float]:
-    mart, config, index = args
+def _run_bureau(
+    args: tuple[Path, DemoConfig, int, str | None],
+) -> tuple[str, dict[str, int], pa.Table, float]:
+    mart, config, index, source = args
     t0 = time.perf_counter()
     data = build_bureau(config, index)
     counts = write_bureau(mart, data)
+    if source is not None:
+        copy_bureau(source, data)
     return data.code, counts, data.truth, time.perf_counter() - t0
 
 
-def generate_demo(out_dir: Path | str, config: DemoConfig, *, jobs: int = 1) -> Summary:
+def generate_demo(
+    out_dir: Path | str,
+    config: DemoConfig,
+    *,
+    jobs: int = 1,
+    source_db: Path | str | None = None,
+) -> Summary:
     """Generate the whole city into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -89,14 +101,26 @@ def generate_demo(out_dir: Path | str, config: DemoConfig, *, jobs: int = 1) -> 
         What to generate.
     jobs
         Bureaus generated in parallel (processes); the output does not depend on it.
+    source_db
+        Also write an SG186-shaped SQLite copy here (for ``audit ingest``); bureaus are
+        then generated one at a time (one writer per SQLite file).
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
+    old = out / "manifest.json"
+    previous = json.loads(old.read_text()).get("source_db") if old.exists() else None
+    source = None
+    if source_db is not None:
+        prepare_source(Path(source_db), previous)
+        source = sqlite_url(Path(source_db))
+        jobs = 1
     prepare_out(out)
     mart = out / "mart"
     rows = empty_counts()
     rows.update(write_city(mart, config.bureaus))
-    tasks = [(mart, config, i) for i in range(config.bureaus)]
+    if source is not None:
+        copy_city(source, config.bureaus)
+    tasks = [(mart, config, i, source) for i in range(config.bureaus)]
     if jobs > 1 and config.bureaus > 1:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
@@ -126,6 +150,7 @@ def generate_demo(out_dir: Path | str, config: DemoConfig, *, jobs: int = 1) -> 
             "truth_rows": truth.num_rows,
             "truth_by_kind": by_kind,
             "timings_s": {"total": round(total, 3), "bureaus": seconds, "jobs": jobs},
+            "source_db": str(Path(source_db).resolve()) if source_db is not None else None,
         },
     )
     return Summary(out, rows, truth.num_rows, by_kind, total, seconds)

@@ -48,8 +48,8 @@ def prepare_out(out_dir: Path) -> None:
     mart.mkdir(parents=True, exist_ok=True)
 
 
-def write_city(mart: Path, n_bureaus: int) -> dict[str, int]:
-    """City-wide tables: bureaus and tariffs."""
+def city_tables(n_bureaus: int) -> dict[str, pa.Table]:
+    """City-wide tables: the first ``n_bureaus`` bureaus and the tariff catalogue."""
     codes = CHONGQING_BUREAUS[:n_bureaus]
     bureaus = pa.table(
         {
@@ -59,10 +59,15 @@ def write_city(mart: Path, n_bureaus: int) -> dict[str, int]:
         },
         schema=BUREAUS.arrow_schema(),
     )
-    tariffs = tariffs_table()
-    write_table(mart, "bureaus", bureaus)
-    write_table(mart, "tariffs", tariffs)
-    return {"bureaus": bureaus.num_rows, "tariffs": tariffs.num_rows}
+    return {"bureaus": bureaus, "tariffs": tariffs_table()}
+
+
+def write_city(mart: Path, n_bureaus: int) -> dict[str, int]:
+    """Write the city-wide tables; return their row counts."""
+    tables = city_tables(n_bureaus)
+    for name, table in tables.items():
+        write_table(mart, name, table)
+    return {name: t.num_rows for name, t in tables.items()}
 
 
 def write_bureau(mart: Path, data: BureauData) -> dict[str, int]:
