@@ -1,0 +1,321 @@
+"""Per-customer consumption-shape features over a customers × days matrix.
+
+Input is a float matrix ``values`` (customers × days, kWh per day, NaN = missing). Every
+feature is computed for all customers at once with array operations (rows are processed in
+chunks to bound memory; there is no loop over customers). Features are scale-free, so a
+0.5 kWh/day flat and a 5,000 kWh/day factory are comparable:
+
+1. each customer is divided by its own mean level;
+2. the population's median daily curve of those shapes (smoothed over a week) is divided
+   out, which removes the shared seasonal swing (summer air conditioning, holidays) so that
+   a season does not look like a drop;
+3. changes are measured between the recent window and the window before it, between the
+   first and last thirds, and around the best single split found by a vectorised scan of
+   every split point (a CUSUM-style mean-shift t-statistic).
+
+The feature columns are listed in :data:`FEATURES` with their meaning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+from audit_lib.errors import DataError
+
+EPS = 0.02  # floor on scale-free levels (customer mean = 1), avoids log(0)
+CHUNK_ROWS = 50_000
+
+FEATURES: dict[str, str] = {
+    "drop_recent": "log(mean of last `recent` days / mean of the `history` days before), adjusted",
+    "drop_thirds": "log(mean of last third / mean of first third), adjusted",
+    "drop_vs_peers": "drop_thirds minus the median drop_thirds of the customer's group",
+    "level_vs_peers": "log(customer mean / group median mean); 0 without groups",
+    "step_t": "most negative mean-shift t-statistic over all split points (level)",
+    "step_drop": "log(mean after / mean before) at that best split",
+    "step_pos": "position of that split as a share of the days",
+    "vol_step_t": "largest absolute mean-shift t-statistic of log day-to-day change",
+    "vol_change": "log(day-to-day variation after / before) at the volatility split",
+    "cv_change": "log(coefficient of variation last half / first half)",
+    "cv_late": "coefficient of variation of the last half",
+    "acf1_change": "lag-1 autocorrelation last half minus first half",
+    "acf1_late": "lag-1 autocorrelation of the last half",
+    "weekly_change": "weekly-pattern strength last half minus first half",
+    "peak_change": "log(p95 / median) last half minus first half",
+    "zero_share": "share of observed days with zero kWh",
+    "zero_change": "zero share of last half minus first half",
+    "zero_run": "longest run of zero days, as a share of all days",
+    "missing_share": "share of days not collected (NaN)",
+}
+
+
+def check_matrix(values: np.ndarray, *, name: str = "values") -> np.ndarray:
+    """Return ``values`` as a float32 2-D matrix; negative kWh become missing.
+
+    Raises
+    ------
+    DataError
+        If the input is not 2-D or is empty.
+    """
+    arr = np.asarray(values, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise DataError(f"expected a non-empty customers × days matrix, got shape {arr.shape}",
+                        field=name)  # fmt: skip
+    if np.isinf(arr).any() or (arr < 0).any():
+        arr = np.where(np.isfinite(arr) & (arr >= 0), arr, np.float32(np.nan))
+    return arr
+
+
+def customer_levels(values: np.ndarray) -> np.ndarray:
+    """Mean observed kWh per customer (NaN if nothing observed)."""
+    n_obs = np.sum(~np.isnan(values), axis=1)
+    total = np.nansum(values, axis=1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_obs > 0, total / np.maximum(n_obs, 1), np.nan)
+
+
+def population_profile(shapes: np.ndarray, smooth: int = 7) -> np.ndarray:
+    """Median scale-free curve over customers, smoothed by a centred ``smooth``-day mean."""
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(shapes, axis=0) if shapes.shape[0] else np.ones(shapes.shape[1])
+    med = np.where(np.isfinite(med), med, 1.0)
+    smoothed = pd.Series(med).rolling(smooth, center=True, min_periods=1).mean().to_numpy()
+    return np.maximum(smoothed, 0.05)
+
+
+def _nanmean(a: np.ndarray) -> np.ndarray:
+    n = np.sum(~np.isnan(a), axis=1)
+    s = np.nansum(a, axis=1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, s / np.maximum(n, 1), np.nan)
+
+
+def _log_ratio(after: np.ndarray, before: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.log((after + EPS) / (before + EPS))
+
+
+def split_scan(series: np.ndarray, min_seg: int = 14) -> tuple[np.ndarray, ...]:
+    """Best single mean-shift split of every row, by a vectorised scan of all split points.
+
+    Parameters
+    ----------
+    series
+        Rows × days, NaN = missing.
+    min_seg
+        Minimum observed days on each side of a split.
+
+    Returns
+    -------
+    tuple of arrays
+        ``(t_min, t_max, pos_min, pos_max, before_min, after_min, before_max, after_max)``:
+        the most negative and most positive Welch-style t-statistics of (mean after − mean
+        before), their split positions (share of days) and the segment means at each.
+    """
+    valid = ~np.isnan(series)
+    x = np.where(valid, series, 0.0).astype(np.float64)
+    cn = np.cumsum(valid, axis=1, dtype=np.float64)
+    cs = np.cumsum(x, axis=1)
+    cs2 = np.cumsum(x * x, axis=1)
+    n_tot, s_tot, s2_tot = cn[:, -1:], cs[:, -1:], cs2[:, -1:]
+    n1, n2 = cn, n_tot - cn
+    ok = (n1 >= min_seg) & (n2 >= min_seg)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m1, m2 = cs / n1, (s_tot - cs) / n2
+        sse = (cs2 - n1 * m1**2) + (s2_tot - cs2 - n2 * m2**2)
+        var = np.maximum(sse / np.maximum(n_tot - 2, 1), 1e-12)
+        t = (m2 - m1) / np.sqrt(var * (1.0 / n1 + 1.0 / n2))
+    t = np.where(ok, t, np.nan)
+    rows = np.arange(series.shape[0])
+    has = np.asarray(ok.any(axis=1), dtype=bool)
+    t_lo, t_hi = np.where(has[:, None], t, 0.0), np.where(has[:, None], t, 0.0)
+    i_min = np.argmin(np.where(np.isnan(t_lo), np.inf, t_lo), axis=1)
+    i_max = np.argmax(np.where(np.isnan(t_hi), -np.inf, t_hi), axis=1)
+    days = series.shape[1]
+    nan = np.full(series.shape[0], np.nan)
+    return (
+        np.where(has, t[rows, i_min], nan),
+        np.where(has, t[rows, i_max], nan),
+        np.where(has, (i_min + 1) / days, nan),
+        np.where(has, (i_max + 1) / days, nan),
+        np.where(has, m1[rows, i_min], nan),
+        np.where(has, m2[rows, i_min], nan),
+        np.where(has, m1[rows, i_max], nan),
+        np.where(has, m2[rows, i_max], nan),
+    )
+
+
+def longest_run(flags: np.ndarray, breaks: np.ndarray | None = None) -> np.ndarray:
+    """Longest run of True per row, vectorised (cumulative count reset at each break).
+
+    ``breaks`` marks the days that end a run (default: every False); days that are neither
+    flagged nor breaks (e.g. missing readings) neither count nor break the run.
+    """
+    c = np.cumsum(flags, axis=1, dtype=np.int64)
+    stop = ~flags if breaks is None else breaks
+    reset = np.maximum.accumulate(np.where(stop, c, 0), axis=1)
+    return np.asarray((c - reset).max(axis=1), dtype=np.float64)
+
+
+def _cv(a: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"), _quiet():
+        return np.nanstd(a, axis=1) / (np.abs(_nanmean(a)) + EPS)
+
+
+def _acf1(a: np.ndarray) -> np.ndarray:
+    m = _nanmean(a)[:, None]
+    d = a - m
+    with np.errstate(invalid="ignore", divide="ignore"):
+        num = _nanmean(d[:, 1:] * d[:, :-1])
+        den = _nanmean(d * d)
+        return np.where(den > 1e-12, num / den, 0.0)
+
+
+def _weekly_strength(a: np.ndarray, first_weekday: int) -> np.ndarray:
+    """Share of a window's variance explained by day-of-week means (0..1)."""
+    dow = (np.arange(a.shape[1]) + first_weekday) % 7
+    total = _nanmean((a - _nanmean(a)[:, None]) ** 2)
+    means = np.column_stack([_nanmean(a[:, dow == k]) for k in range(7)])
+    with np.errstate(invalid="ignore", divide="ignore"), _quiet():
+        between = np.nanvar(means, axis=1)
+        return np.where(total > 1e-12, np.minimum(between / total, 1.0), 0.0)
+
+
+def _peak(a: np.ndarray) -> np.ndarray:
+    with _quiet():
+        q = np.nanpercentile(a, [50, 95], axis=1)
+    return np.asarray(np.log((q[1] + EPS) / (q[0] + EPS)))
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence numpy's all-NaN slice warnings inside a block."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def shape_features(
+    values: np.ndarray,
+    groups: np.ndarray | None = None,
+    *,
+    recent: int = 30,
+    history: int = 90,
+    first_weekday: int = 0,
+    profile: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Compute :data:`FEATURES` for every customer (row) of ``values``.
+
+    Parameters
+    ----------
+    values
+        Customers × days kWh, NaN = missing; negative or infinite values count as missing.
+    groups
+        Optional integer peer group per customer (class × capacity band, station area …).
+    recent, history
+        Window lengths (days) of ``drop_recent``.
+    first_weekday
+        Day of week of column 0 (Monday = 0), for the weekly-pattern feature.
+    profile
+        Population curve to divide out; by default the median of these customers' shapes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer (same order as ``values``), one float64 column per feature;
+        NaN where a feature cannot be computed (e.g. nothing observed).
+    """
+    arr = check_matrix(values)
+    n = arr.shape[0]
+    if groups is not None and len(groups) != n:
+        raise DataError(f"{len(groups)} group codes for {n} customers", field="groups")
+    level = customer_levels(arr)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = np.where(level > 0, 1.0 / level, np.nan).astype(np.float32)
+    if profile is None:
+        profile = population_profile(arr * inv[:, None])
+    parts = [
+        _chunk_features(
+            arr[i : i + CHUNK_ROWS],
+            inv[i : i + CHUNK_ROWS],
+            profile,
+            recent,
+            history,
+            first_weekday,
+        )
+        for i in range(0, n, CHUNK_ROWS)
+    ]
+    feats = pd.concat(parts, ignore_index=True)
+    g = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
+    grp_drop = pd.Series(feats["drop_thirds"].to_numpy()).groupby(g).transform("median")
+    feats["drop_vs_peers"] = feats["drop_thirds"].to_numpy() - grp_drop.to_numpy()
+    if groups is None:
+        feats["level_vs_peers"] = 0.0
+    else:
+        grp_level = pd.Series(level).groupby(g).transform("median").to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            feats["level_vs_peers"] = np.log((level + 1e-6) / (grp_level + 1e-6))
+    return feats[list(FEATURES)]
+
+
+def _chunk_features(
+    raw: np.ndarray,
+    inv: np.ndarray,
+    profile: np.ndarray,
+    recent: int,
+    history: int,
+    first_weekday: int,
+) -> pd.DataFrame:
+    """Features of one block of rows (see :func:`shape_features`)."""
+    days = raw.shape[1]
+    adj = raw * inv[:, None] / profile[None, :].astype(np.float32)
+    observed = ~np.isnan(raw)
+    # halves and thirds of each customer's OWN observed days (late starters included)
+    seen = np.cumsum(observed, axis=1)
+    n_obs = seen[:, -1:]
+    nan = np.float32(np.nan)
+    early = np.where(seen <= n_obs / 2, adj, nan)
+    late = np.where(seen > n_obs / 2, adj, nan)
+    first = np.where(seen <= n_obs / 3, adj, nan)
+    last = np.where(seen > 2 * n_obs / 3, adj, nan)
+    rec = adj[:, max(days - recent, 0) :]
+    hist = adj[:, max(days - recent - history, 0) : max(days - recent, 0)]
+    out: dict[str, np.ndarray] = {
+        "drop_recent": _log_ratio(_nanmean(rec), _nanmean(hist)),
+        "drop_thirds": _log_ratio(_nanmean(last), _nanmean(first)),
+    }
+    t_min, _, pos_min, _, before, after, _, _ = split_scan(adj)
+    out["step_t"], out["step_drop"], out["step_pos"] = t_min, _log_ratio(after, before), pos_min
+    shape = raw * inv[:, None]  # scale-free, NOT season-adjusted: flatness is local
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vol = np.log(np.abs(np.diff(shape, axis=1)) + EPS)
+    v_lo, v_hi, _, _, b_lo, a_lo, b_hi, a_hi = split_scan(vol)
+    pick_hi = np.abs(np.nan_to_num(v_hi)) >= np.abs(np.nan_to_num(v_lo))
+    out["vol_step_t"] = np.where(pick_hi, v_hi, v_lo)
+    out["vol_change"] = np.where(pick_hi, a_hi - b_hi, a_lo - b_lo)
+    early_s = np.where(seen <= n_obs / 2, shape, nan)
+    late_s = np.where(seen > n_obs / 2, shape, nan)
+    cv_e, cv_l = _cv(early_s), _cv(late_s)
+    out["cv_change"] = _log_ratio(cv_l, cv_e)
+    out["cv_late"] = cv_l
+    out["acf1_late"] = _acf1(late)
+    out["acf1_change"] = out["acf1_late"] - _acf1(early)
+    out["weekly_change"] = _weekly_strength(late, first_weekday) - _weekly_strength(
+        early, first_weekday
+    )
+    out["peak_change"] = _peak(late_s) - _peak(early_s)
+    zero = observed & (raw <= 0)
+    count = n_obs[:, 0].astype(np.float64)
+    in_early = seen <= n_obs / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["zero_share"] = np.where(count > 0, zero.sum(axis=1) / np.maximum(count, 1), np.nan)
+        z_e = (zero & in_early).sum(axis=1) / np.maximum((observed & in_early).sum(axis=1), 1)
+        z_l = (zero & ~in_early).sum(axis=1) / np.maximum((observed & ~in_early).sum(axis=1), 1)
+    out["zero_change"] = z_l - z_e
+    out["zero_run"] = longest_run(zero, observed & ~zero) / days
+    out["missing_share"] = 1.0 - count / days
+    return pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in out.items()})

@@ -1,0 +1,142 @@
+"""One-line reasons (Chinese / English) for the theft-suspicion score, built vectorised.
+
+For each customer the *strongest* evidence is the explainable feature that sits furthest
+from the population in the suspicious direction (robust z-score: median and scaled MAD of
+all scored customers). Its template is filled with the customer's own numbers, e.g.
+``近30日日均电量较前90日下降72% / daily average down 72% vs previous 90 days``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+# feature → direction that is suspicious (+1: high, -1: low, 0: either way)
+EXPLAINABLE: dict[str, int] = {
+    "drop_recent": -1,
+    "step_drop": -1,
+    "drop_vs_peers": -1,
+    "level_vs_peers": -1,
+    "zero_run": +1,
+    "zero_change": +1,
+    "vol_change": 0,
+    "weekly_change": -1,
+    "peak_change": -1,
+    "missing_share": +1,
+}
+
+# smallest spread used for a feature's z-score, so a feature that is 0 for most customers
+# (missing or zero days) does not win on a tiny deviation
+MIN_SPREAD: dict[str, float] = {
+    "missing_share": 0.1, "zero_run": 0.03, "zero_change": 0.1, "weekly_change": 0.05,
+    "level_vs_peers": 0.5, "drop_vs_peers": 0.3,
+}  # fmt: skip
+
+REASON_ALL_ZERO = "全期电量为零（另由零电量主题处理） / zero kWh on every observed day (see the zero-consumption theme)"
+REASON_TOO_FEW = "有效读数不足{n}日，未评分 / fewer than {n} observed days, not scored"
+REASON_NONE = "无明显异常特征 / no single feature stands out"
+
+
+def _pct(values: pd.Series) -> pd.Series:
+    return (100.0 * values).round().astype("Int64").astype(str)
+
+
+def _down(log_ratio: pd.Series) -> pd.Series:
+    return _pct(1.0 - np.exp(log_ratio.clip(upper=0.0)))
+
+
+Template = Callable[[pd.DataFrame, int, int, int], pd.Series]
+
+TEMPLATES: dict[str, Template] = {
+    "drop_recent": lambda f, r, h, d: (
+        f"近{r}日日均电量较前{h}日下降" + _down(f["drop_recent"]) + "%（季节调整后） / daily "
+        "average down " + _down(f["drop_recent"]) + f"% vs previous {h} days (season-adjusted)"
+    ),
+    "step_drop": lambda f, r, h, d: (
+        "第"
+        + (f["step_pos"] * d).round().astype("Int64").astype(str)
+        + "日起电量阶跃下降"
+        + _down(f["step_drop"])
+        + "% / step drop of "
+        + _down(f["step_drop"])
+        + "% from day "
+        + (f["step_pos"] * d).round().astype("Int64").astype(str)
+    ),
+    "drop_vs_peers": lambda f, r, h, d: (
+        "电量变化较同类用户中位数低"
+        + _down(f["drop_vs_peers"])
+        + "% / consumption fell "
+        + _down(f["drop_vs_peers"])
+        + "% more than the peer median"
+    ),
+    "level_vs_peers": lambda f, r, h, d: (
+        "日均电量仅为同类用户中位数的" + _pct(np.exp(f["level_vs_peers"])) + "% / daily average "
+        "only " + _pct(np.exp(f["level_vs_peers"])) + "% of the peer median"
+    ),
+    "zero_run": lambda f, r, h, d: (
+        "连续"
+        + (f["zero_run"] * d).round().astype("Int64").astype(str)
+        + "日零电量 / "
+        + (f["zero_run"] * d).round().astype("Int64").astype(str)
+        + " consecutive zero-kWh days"
+    ),
+    "zero_change": lambda f, r, h, d: (
+        "后半期零电量天数占比上升" + _pct(f["zero_change"]) + "个百分点 / share of zero-kWh days "
+        "up " + _pct(f["zero_change"]) + " points in the second half"
+    ),
+    "vol_change": lambda f, r, h, d: (
+        "日电量波动突变（" + _pct(np.exp(f["vol_change"]) - 1.0) + "%） / day-to-day "
+        "variation changed by " + _pct(np.exp(f["vol_change"]) - 1.0) + "%"
+    ),
+    "weekly_change": lambda f, r, h, d: (
+        "周用电规律减弱"
+        + _pct(-f["weekly_change"])
+        + "个百分点 / weekly pattern weaker by "
+        + _pct(-f["weekly_change"])
+        + " points"
+    ),
+    "peak_change": lambda f, r, h, d: (
+        "用电高峰被削平（峰值/中位数比下降" + _down(f["peak_change"]) + "%） / peaks flattened "
+        "(p95/median down " + _down(f["peak_change"]) + "%)"
+    ),
+    "missing_share": lambda f, r, h, d: (
+        "缺抄天数占"
+        + _pct(f["missing_share"])
+        + "% / "
+        + _pct(f["missing_share"])
+        + "% of days not collected"
+    ),
+}
+
+
+def strongest_feature(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Name and robust z-score of each row's most suspicious explainable feature."""
+    cols = [c for c in EXPLAINABLE if c in features.columns]
+    f = features[cols].to_numpy(dtype=np.float64)
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(f, axis=0)
+        mad = 1.4826 * np.nanmedian(np.abs(f - med), axis=0)
+        spread = np.where(mad > 1e-9, mad, np.nanstd(f, axis=0) + 1e-9)
+        floor = np.array([MIN_SPREAD.get(c, 1e-9) for c in cols])
+        spread = np.maximum(spread, floor)
+        z = (f - med) / spread
+    sign = np.array([EXPLAINABLE[c] for c in cols], dtype=np.float64)
+    directed = np.where(sign == 0, np.abs(z), z * sign)
+    directed = np.where(np.isfinite(directed), directed, -np.inf)
+    best = np.argmax(directed, axis=1)
+    return np.asarray(cols)[best], directed[np.arange(len(f)), best]
+
+
+def build_reasons(
+    features: pd.DataFrame, *, recent: int, history: int, days: int, min_z: float = 2.0
+) -> np.ndarray:
+    """One reason line per row of ``features`` (all rows are scored customers)."""
+    name, z = strongest_feature(features)
+    out = pd.Series(REASON_NONE, index=features.index, dtype=object)
+    for feat, template in TEMPLATES.items():
+        mask = (name == feat) & (z >= min_z)
+        if mask.any():
+            out[mask] = template(features.loc[mask], recent, history, days).to_numpy()
+    return out.to_numpy(dtype=object)

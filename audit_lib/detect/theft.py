@@ -1,0 +1,301 @@
+"""The theft-suspicion score (窃电嫌疑评分) from daily consumption alone.
+
+Two views of the same shape features (:mod:`audit_lib.detect.features`), rank-averaged:
+
+1. **unsupervised** — the default pyod ensemble (:class:`~audit_lib.detect.ensemble.
+   DefaultEnsemble`) over the robustly standardised features;
+2. **self-supervised** (after Jokar et al. 2016) — theft patterns
+   (:mod:`audit_lib.detect.inject`) are injected into copies of the population's own
+   history; a gradient-boosting classifier learns to tell copies from originals and scores
+   the originals. It is *cross-fitted*: customers are split into folds and a customer is
+   scored only by the model trained on the other folds, so no model has seen the customer
+   (neither its original as a negative nor its copy as a positive) when scoring it.
+
+:class:`TheftDetector` is the pyod-contract wrapper (``X`` = customers × days matrix);
+:func:`score_matrix` adds eligibility rules and reasons; :func:`score_readings` takes the
+long-format readings frame of ``audit score``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pyod.models.base import BaseDetector
+from scipy.stats import rankdata
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.utils.validation import check_is_fitted
+
+from audit_lib.detect.base import InputKind, finalise_scores
+from audit_lib.detect.ensemble import DefaultEnsemble
+from audit_lib.detect.features import check_matrix, population_profile, shape_features
+from audit_lib.detect.inject import inject_theft
+
+MAX_SELF_SAMPLE = 20_000  # customers copied for self-supervision; bounds the cost
+
+
+def rank01(scores: np.ndarray) -> np.ndarray:
+    """Ranks scaled to (0, 1]; ties share their mean rank."""
+    return np.asarray(rankdata(scores) / len(scores))
+
+
+def robust_standardise(
+    features: np.ndarray, centre: np.ndarray | None = None, scale: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median / scaled-MAD standardisation, NaN → 0, clipped to ±20."""
+    with np.errstate(all="ignore"):
+        if centre is None or scale is None:
+            centre = np.nanmedian(features, axis=0)
+            mad = 1.4826 * np.nanmedian(np.abs(features - centre), axis=0)
+            sd = np.nanstd(features, axis=0)
+            scale = np.where(mad > 1e-9, mad, np.where(sd > 1e-9, sd, 1.0))
+        z = (features - centre) / scale
+    z = np.clip(np.nan_to_num(z, nan=0.0, posinf=20.0, neginf=-20.0), -20.0, 20.0)
+    return z, np.nan_to_num(centre), scale
+
+
+# suspicious direction of each feature for the unsupervised view: -1 low, +1 high, 0 either
+DIRECTIONS: dict[str, int] = {
+    "drop_recent": -1, "drop_thirds": -1, "drop_vs_peers": -1, "level_vs_peers": -1,
+    "step_t": -1, "step_drop": -1, "vol_step_t": 0, "vol_change": 0, "cv_change": 0,
+    "acf1_change": 0, "weekly_change": -1, "peak_change": -1, "zero_share": 1,
+    "zero_change": 1, "zero_run": 1, "missing_share": 1,
+}  # fmt: skip
+
+
+def orient_features(z: np.ndarray, names: list[str]) -> np.ndarray:
+    """One-sided view of standardised features: only the suspicious tail stays non-zero."""
+    cols = [names.index(c) for c in DIRECTIONS if c in names]
+    sign = np.array([DIRECTIONS[names[i]] for i in cols], dtype=np.float64)
+    sub = z[:, cols]
+    return np.where(sign == 0, np.abs(sub), np.maximum(sub * sign, 0.0))
+
+
+def _classifier(seed: int, min_leaf: int = 20) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(
+        max_iter=150,
+        learning_rate=0.08,
+        max_leaf_nodes=15,
+        min_samples_leaf=min_leaf,
+        l2_regularization=1.0,
+        random_state=seed,
+    )
+
+
+class TheftDetector(BaseDetector):
+    """Theft-suspicion detector over a customers × days kWh matrix.
+
+    Parameters
+    ----------
+    n_folds
+        Folds of the cross-fitting (at most the number of customers).
+    n_copies
+        Injected copies per training customer; ``None`` = enough for about 1,000 copies
+        (between 2 and 20 per customer).
+    weight_self
+        Weight of the self-supervised rank in the final rank average (the rest goes to the
+        unsupervised ensemble).
+    recent, history
+        Window lengths (days) of the recent-drop feature.
+    first_weekday
+        Day of week of column 0 (Monday = 0).
+    contamination
+        Expected share of thieves; sets ``threshold_`` and ``labels_`` only.
+    random_state
+        Seed of the injection, the folds, the classifier and the ensemble.
+
+    Attributes
+    ----------
+    features_
+        The shape features of the training customers (DataFrame).
+    self_scores_, unsup_scores_
+        The two component scores of the training customers (out-of-fold and ensemble).
+    decision_scores_, threshold_, labels_
+        Final rank-averaged score (0..1, higher = more suspicious), threshold, 0/1 labels.
+    """
+
+    input_kind: InputKind = "daily_matrix"
+
+    def __init__(
+        self,
+        n_folds: int = 5,
+        n_copies: int | None = None,
+        weight_self: float = 0.5,
+        recent: int = 30,
+        history: int = 90,
+        first_weekday: int = 0,
+        contamination: float = 0.1,
+        random_state: int = 0,
+    ) -> None:
+        self.n_folds = n_folds
+        self.n_copies = n_copies
+        self.weight_self = weight_self
+        self.recent = recent
+        self.history = history
+        self.first_weekday = first_weekday
+        self.contamination = contamination
+        self.random_state = random_state
+
+    def _features(self, values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+        frame = shape_features(
+            values, groups, recent=self.recent, history=self.history,
+            first_weekday=self.first_weekday, profile=self.profile_,
+        )  # fmt: skip
+        return frame.to_numpy(dtype=np.float64)
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray | None = None, groups: np.ndarray | None = None
+    ) -> TheftDetector:
+        """Score every customer (row) of ``X``; ``y`` is ignored (unsupervised)."""
+        values = check_matrix(X, name="X")
+        n = values.shape[0]
+        rng = np.random.default_rng(self.random_state)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            level = np.nanmean(values, axis=1) if values.size else np.zeros(0)
+        shapes = values / np.where(level > 0, level, np.nan)[:, None]
+        self.profile_ = population_profile(shapes)
+        self.features_ = shape_features(
+            values, groups, recent=self.recent, history=self.history,
+            first_weekday=self.first_weekday, profile=self.profile_,
+        )  # fmt: skip
+        feats = self.features_.to_numpy(dtype=np.float64)
+        z, self.centre_, self.scale_ = robust_standardise(feats)
+        names = [str(c) for c in self.features_.columns]
+        self.ensemble_ = DefaultEnsemble(random_state=self.random_state)
+        self.ensemble_.fit(orient_features(z, names))
+        self.unsup_scores_ = np.asarray(self.ensemble_.decision_scores_)
+
+        # self-supervision trains on a sample of customers (bounded cost on a whole bureau)
+        sample = np.sort(rng.choice(n, min(n, MAX_SELF_SAMPLE), replace=False))
+        m = len(sample)
+        n_copies = self.n_copies or int(np.clip(np.ceil(1000 / max(m, 1)), 2, 20))
+        copies = np.concatenate(
+            [inject_theft(values[sample], rng)[0] for _ in range(n_copies)], axis=0
+        )  # copy j of sample customer s sits at row j * m + s
+        copy_groups = None if groups is None else np.tile(np.asarray(groups)[sample], n_copies)
+        copy_feats = self._features(copies, copy_groups)
+        folds = rng.permutation(n) % max(2, min(self.n_folds, n))
+        self.folds_ = folds
+        self.self_scores_ = np.zeros(n)
+        self.models_, self.fold_train_ = [], []
+        for k in np.unique(folds):
+            train = np.flatnonzero(folds[sample] != k)  # positions within the sample
+            copy_rows = (np.arange(n_copies)[:, None] * m + train[None, :]).ravel()
+            # originals repeated n_copies times: balanced classes without sample weights
+            x_fit = np.vstack(
+                [np.repeat(feats[sample[train]], n_copies, axis=0), copy_feats[copy_rows]]
+            )
+            y_fit = np.r_[np.zeros(len(copy_rows)), np.ones(len(copy_rows))]
+            model = _classifier(self.random_state + int(k), min_leaf=3 * n_copies)
+            model.fit(x_fit, y_fit)
+            test = np.flatnonzero(folds == k)  # never in this model's training rows
+            self.self_scores_[test] = model.predict_proba(feats[test])[:, 1]
+            self.models_.append(model)
+            self.fold_train_.append(sample[train])
+        finalise_scores(self, self._blend(self.self_scores_, self.unsup_scores_))
+        return self
+
+    def _blend(self, self_scores: np.ndarray, unsup_scores: np.ndarray) -> np.ndarray:
+        w = float(self.weight_self)
+        return w * rank01(self_scores) + (1.0 - w) * rank01(unsup_scores)
+
+    def decision_function(self, X: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+        """Score new customers with the fitted models (all folds averaged).
+
+        The result is on the training customers' rank scale (share of training customers
+        each component score exceeds), so it is comparable with ``decision_scores_``.
+        """
+        check_is_fitted(self, ["models_", "decision_scores_"])
+        feats = self._features(check_matrix(X, name="X"), groups)
+        z, _, _ = robust_standardise(feats, self.centre_, self.scale_)
+        self_new = np.mean([m.predict_proba(feats)[:, 1] for m in self.models_], axis=0)
+        unsup_new = self.ensemble_.decision_function(
+            orient_features(z, [str(c) for c in self.features_.columns])
+        )
+        w = float(self.weight_self)
+        ecdf_self = np.searchsorted(np.sort(self.self_scores_), self_new, side="right")
+        ecdf_unsup = np.searchsorted(np.sort(self.unsup_scores_), unsup_new, side="right")
+        n = len(self.self_scores_)
+        return np.asarray((w * ecdf_self + (1.0 - w) * ecdf_unsup) / n)
+
+
+MIN_CUSTOMERS = 20
+MIN_DAYS = 90
+STATUS_SCORED, STATUS_FEW, STATUS_ZERO = "scored", "too_few_days", "all_zero"
+
+
+def score_matrix(
+    values: np.ndarray,
+    keys: np.ndarray | list[str] | None = None,
+    groups: np.ndarray | None = None,
+    *,
+    first_weekday: int = 0,
+    min_customer_days: int = 60,
+    recent: int = 30,
+    history: int = 90,
+    random_state: int = 0,
+    source: str = "<matrix>",
+) -> pd.DataFrame:
+    """Theft-suspicion score of every customer (row) of a customers × days kWh matrix.
+
+    Customers with fewer than ``min_customer_days`` observed days are skipped (score NaN,
+    ``status`` ``too_few_days``); customers whose every observed day is zero get their own
+    reason and status ``all_zero`` (score NaN: the zero-consumption theme handles them).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``cons_no``, ``score`` (0..1, higher = more suspicious), ``rank``, ``status``,
+        ``reason`` (``中文 / English``), ``reason_zh``, ``reason_en``; most suspicious first.
+
+    Raises
+    ------
+    DataError
+        Fewer than 20 scorable customers or fewer than 90 days.
+    """
+    from audit_lib.data.schema import CONS_NO
+    from audit_lib.detect import reasons as rs
+    from audit_lib.detect.base import scores_frame
+    from audit_lib.errors import DataError
+
+    arr = check_matrix(values)
+    n, days = arr.shape
+    key_arr = np.asarray([str(i) for i in range(n)] if keys is None else keys, dtype=object)
+    if days < MIN_DAYS:
+        raise DataError(f"only {days} days; the theft score needs at least {MIN_DAYS}",
+                        file=source, field="date")  # fmt: skip
+    n_obs = np.sum(~np.isnan(arr), axis=1)
+    all_zero = (n_obs > 0) & (np.nansum(np.abs(arr), axis=1) == 0)
+    ok = (n_obs >= min_customer_days) & ~all_zero
+    if ok.sum() < MIN_CUSTOMERS:
+        raise DataError(
+            f"only {int(ok.sum())} customers with ≥ {min_customer_days} observed, non-zero days;"
+            f" the theft score needs at least {MIN_CUSTOMERS}",
+            file=source, field=CONS_NO,
+        )  # fmt: skip
+    det = TheftDetector(recent=recent, history=history, first_weekday=first_weekday,
+                        random_state=random_state)  # fmt: skip
+    det.fit(arr[ok], groups=None if groups is None else np.asarray(groups)[ok])
+    scores = np.full(n, np.nan)
+    scores[ok] = det.decision_scores_
+    reason = np.full(n, rs.REASON_TOO_FEW.format(n=min_customer_days), dtype=object)
+    reason[all_zero] = rs.REASON_ALL_ZERO
+    reason[ok] = rs.build_reasons(det.features_, recent=recent, history=history, days=days)
+    frame = scores_frame(key_arr, scores, reason)
+    status = pd.Series(STATUS_FEW, index=key_arr.astype(str))
+    status[all_zero] = STATUS_ZERO
+    status[ok] = STATUS_SCORED
+    frame["status"] = status.loc[frame[CONS_NO]].to_numpy()
+    split = frame["reason"].str.split(" / ", n=1, expand=True)
+    frame["reason_zh"], frame["reason_en"] = split[0], split[1].fillna(split[0])
+    return frame[[CONS_NO, "score", "rank", "status", "reason", "reason_zh", "reason_en"]]
+
+
+def score_readings(readings: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFrame:
+    """Theft-suspicion score from long-format daily readings (``cons_no``, ``date``, ``kwh``).
+
+    See :func:`score_matrix` for the result; ``source`` names the input in error messages.
+    """
+    from audit_lib.detect.readings import readings_matrix
+
+    values, keys, dates = readings_matrix(readings, source=source)
+    return score_matrix(values, keys, first_weekday=int(dates[0].weekday()), source=source)
