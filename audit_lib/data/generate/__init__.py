@@ -120,11 +120,15 @@ def generate_demo(
     rows.update(write_city(mart, config.bureaus))
     if source is not None:
         copy_city(source, config.bureaus)
+    sizes = bureau_sizes(config)
     tasks = [(mart, config, i, source) for i in range(config.bureaus)]
     if jobs > 1 and config.bureaus > 1:
         ctx = multiprocessing.get_context("fork")
+        largest_first = sorted(tasks, key=lambda t: -sizes[t[2]])  # balances the workers
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            results = list(pool.map(_run_bureau, tasks))
+            out_of_order = list(pool.map(_run_bureau, largest_first))
+        done = {t[2]: r for t, r in zip(largest_first, out_of_order, strict=True)}
+        results = [done[i] for i in range(config.bureaus)]  # bureau order: same files
     else:
         results = [_run_bureau(t) for t in tasks]
     truth_parts, seconds = [], {}
@@ -136,7 +140,6 @@ def generate_demo(
     truth = write_truth(out, truth_parts)
     by_kind = dict(sorted(Counter(truth["kind"].to_pylist()).items()))
     total = time.perf_counter() - t0
-    sizes = bureau_sizes(config)
     write_manifest(
         out,
         {

@@ -77,13 +77,16 @@ class BureauData:
             cons = cons.cast(pa.string())
         epoch = np.int32(int(self.cal.dates[0].astype(np.int64)))
         local += epoch + np.int32(sl.start)
-        day = np.concatenate([local, (e_day[sel] + epoch).astype(np.int32)])
-        kwh = np.concatenate([kwh, e_kwh[sel]])
-        k = len(day)
+        extra_day = (e_day[sel] + epoch).astype(np.int32)
+        k = len(local) + len(extra_day)
         data = {
             "cons_no": cons,
-            "date": pa.array(day).view(pa.date32()),
-            "kwh": pa.array(kwh, pa.float32(), from_pandas=True),  # NaN → null
+            "date": pa.chunked_array(
+                [pa.array(local).view(pa.date32()), pa.array(extra_day).view(pa.date32())]
+            ),
+            "kwh": pa.chunked_array(  # NaN → null
+                [pa.array(x, pa.float32(), from_pandas=True) for x in (kwh, e_kwh[sel])]
+            ),
             "bureau": pa.repeat(pa.scalar(self.code), k),
             "month": pa.repeat(pa.scalar(self.cal.month_labels[m]), k),
         }
