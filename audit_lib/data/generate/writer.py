@@ -172,6 +172,7 @@ def stage_encoded(
         data.schema,
         compression=PARQUET_COMPRESSION,
         use_dictionary=_dictionary_columns(data.schema),
+        use_byte_stream_split=[f.name for f in data.schema if pa.types.is_floating(f.type)],
         store_schema=False,
     ) as out:
         for batch in data.to_batches():  # one dictionary chunk each
