@@ -103,6 +103,18 @@ def test_resolve_bureaus_all_list_and_unknown(tmp_path: Path) -> None:
         resolve_bureaus("B1,B9", tmp_path)
 
 
+def test_resolve_all_with_a_mart_keeps_bureaus_that_have_customers(tmp_path: Path) -> None:
+    for code in ("B1", "B2", "B3"):
+        _bureau(tmp_path, code, f"code: {code}\nname_zh: 甲\nname_en: A\n")
+    mart = tmp_path / "mart"
+    for code in ("B3", "B1", "ZZ"):  # ZZ has data but no parameter file
+        (mart / "customers" / f"bureau={code}").mkdir(parents=True)
+    assert resolve_bureaus("all", tmp_path, mart=mart) == ["B1", "B3"]
+    assert resolve_bureaus("B2", tmp_path, mart=mart) == ["B2"]  # explicit codes are kept
+    with pytest.raises(ConfigError, match="mart has no customers table"):
+        resolve_bureaus("all", tmp_path, mart=tmp_path / "empty")
+
+
 def test_repo_has_one_parameter_file_per_chongqing_bureau() -> None:
     assert list_bureaus(PARAMETERS) == sorted(code for code, _, _ in CHONGQING_BUREAUS)
     for code, name_zh, name_en in CHONGQING_BUREAUS:

@@ -30,6 +30,7 @@ import nbformat
 import papermill
 import yaml
 
+from audit_lib.data.schema import BUREAU, CUSTOMERS
 from audit_lib.errors import ConfigError
 
 PARAMETERS_DIR = Path("parameters")
@@ -117,10 +118,24 @@ def list_bureaus(parameters_dir: Path | str = PARAMETERS_DIR) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yml"))
 
 
+def bureaus_in_mart(mart: Path | str) -> list[str]:
+    """Bureau codes that have customers in the mart (``customers/bureau=<code>`` folders)."""
+    folder = Path(mart) / CUSTOMERS.name
+    if not folder.is_dir():
+        raise ConfigError(f"mart has no {CUSTOMERS.name} table: {folder}")
+    return sorted(p.name.split("=", 1)[1] for p in folder.glob(f"{BUREAU}=*") if p.is_dir())
+
+
 def resolve_bureaus(
-    selection: str | list[str], parameters_dir: Path | str = PARAMETERS_DIR
+    selection: str | list[str],
+    parameters_dir: Path | str = PARAMETERS_DIR,
+    *,
+    mart: Path | str | None = None,
 ) -> list[str]:
     """Turn ``all`` or ``B1,B2`` (or a list) into bureau codes that have parameter files.
+
+    With a ``mart``, ``all`` means every bureau that has a parameter file and customers in the
+    mart (a demo mart holds a few bureaus only).
 
     Raises
     ------
@@ -131,6 +146,9 @@ def resolve_bureaus(
     if isinstance(selection, str):
         if selection.strip().lower() == "all":
             chosen = known
+            if mart is not None:
+                present = set(bureaus_in_mart(mart))
+                chosen = [c for c in known if c in present]
         else:
             chosen = [c.strip() for c in selection.split(",") if c.strip()]
     else:

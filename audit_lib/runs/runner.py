@@ -177,7 +177,8 @@ def run_notebook(
     notebook
         The notebook; its parameters cell declares ``bureau`` and ``period``.
     bureaus
-        ``"all"``, ``"B1,B2"`` or a list of codes with files in ``parameters_dir/bureaus``.
+        ``"all"``, ``"B1,B2"`` or a list of codes with files in ``parameters_dir/bureaus``;
+        with ``mart``, ``"all"`` keeps the bureaus that have customers in the mart.
     period
         Passed to every bureau's notebook as ``period``.
     workers
@@ -205,7 +206,8 @@ def run_notebook(
     if not nb.is_file():
         raise ConfigError(f"notebook not found: {nb}")
     _check_notebook(nb)
-    codes = resolve_bureaus(bureaus if isinstance(bureaus, str) else list(bureaus), parameters_dir)
+    selection = bureaus if isinstance(bureaus, str) else list(bureaus)
+    codes = resolve_bureaus(selection, parameters_dir, mart=mart)
     run_id = run_id or new_run_id(nb)
     folder = run_dir(outputs, run_id)
     if (folder / RUN_FILE).exists():
