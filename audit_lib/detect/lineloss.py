@@ -20,7 +20,7 @@ from scipy import sparse
 
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
-from audit_lib.detect.rules.matrix_ops import CHUNK_ROWS, deseasonalise, row_corr
+from audit_lib.detect.matrix_ops import CHUNK_ROWS, deseasonalise, row_corr
 from audit_lib.themes.catalogue import Theme
 
 LOSS_CLASSES = {

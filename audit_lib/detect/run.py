@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -15,7 +15,7 @@ from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import empty_findings, make_findings
 from audit_lib.detect.rules import THEME_DETECTORS
 from audit_lib.errors import ConfigError
-from audit_lib.themes.catalogue import get_theme
+from audit_lib.themes.catalogue import get_theme, with_params
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class DetectionRun:
     seconds: dict[str, float] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
     extras: dict[str, pd.DataFrame] = field(default_factory=dict)
+    context: DetectionContext | None = None
 
     def summary(self) -> pd.DataFrame:
         """One row per theme: names, hits, seconds."""
@@ -60,17 +61,20 @@ def detect(
     *,
     run_id: str | None = None,
     notebook: str | None = None,
+    overrides: Mapping[str, Mapping[str, float | int | str]] | None = None,
 ) -> DetectionRun:
     """Run ``themes`` (default: all) for ``bureau`` over ``start``..``end``.
 
     The customers × days matrix (with :data:`HISTORY_DAYS` of history before ``start``
-    where the mart has it) is built once and shared by every theme.
+    where the mart has it) is built once and shared by every theme. ``overrides`` replaces
+    theme parameters for this run (e.g. a bureau's own high-loss threshold); the findings'
+    evidence then carries the parameters used.
     """
     ids = resolve_themes(themes)
     ctx = DetectionContext(mart, bureau, start, end, history_days=HISTORY_DAYS)
     frames, seconds, hits = [], {}, {}
     for theme_id in ids:
-        theme = get_theme(theme_id)
+        theme = with_params(get_theme(theme_id), (overrides or {}).get(theme_id))
         t0 = time.perf_counter()
         raw = THEME_DETECTORS[theme_id](ctx, theme)
         found = make_findings(
@@ -83,4 +87,4 @@ def detect(
         if len(found):
             frames.append(found)
     findings = pd.concat(frames, ignore_index=True) if frames else empty_findings()
-    return DetectionRun(findings, seconds, hits, ctx.extras)
+    return DetectionRun(findings, seconds, hits, ctx.extras, ctx)

@@ -8,7 +8,7 @@ new version; runs record the versions they used (:func:`theme_versions`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -235,6 +235,16 @@ def get_theme(theme_id: str) -> Theme:
         return CATALOGUE[theme_id]
     except KeyError:
         raise KeyError(f"unknown theme {theme_id!r}; known: {', '.join(CATALOGUE)}") from None
+
+
+def with_params(theme: Theme, params: Mapping[str, float | int | str] | None) -> Theme:
+    """``theme`` with some parameters replaced (unknown names are an error)."""
+    if not params:
+        return theme
+    unknown = set(params) - set(theme.params)
+    if unknown:
+        raise KeyError(f"theme {theme.id} has no parameter {sorted(unknown)[0]!r}")
+    return replace(theme, params=MappingProxyType({**theme.params, **params}))
 
 
 def theme_versions(theme_ids: list[str] | None = None) -> dict[str, int]:

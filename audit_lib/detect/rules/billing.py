@@ -25,6 +25,12 @@ _EXPECTED_ENERGY = """
 
 _BILL_SCOPE = "b.bureau = ? AND b.month IN (SELECT unnest(?::VARCHAR[]))"
 
+# Bills fall due on the 15th of the month after the billing month (when no payment row says).
+DUE_DATE_SQL = (
+    "CAST(date_trunc('month', CAST({month} || '-01' AS DATE)) "
+    "+ INTERVAL 1 MONTH + INTERVAL 14 DAY AS DATE)"
+)
+
 
 def detect_tariff_misapplication(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     """Bills whose tariff is not valid for the customer's class, or whose energy charge
@@ -164,9 +170,7 @@ def detect_arrears(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
         bill AS (
             SELECT b.cons_no, b.month, b.amount,
                    coalesce(p.paid, 0) AS paid, p.paid_date,
-                   coalesce(p.due_date,
-                            CAST(date_trunc('month', CAST(b.month || '-01' AS DATE))
-                                 + INTERVAL 1 MONTH + INTERVAL 14 DAY AS DATE)) AS due_date
+                   coalesce(p.due_date, {DUE_DATE_SQL.format(month="b.month")}) AS due_date
             FROM bills b LEFT JOIN pay p USING (cons_no, month)
             WHERE {_BILL_SCOPE} AND b.amount >= ?
         ),

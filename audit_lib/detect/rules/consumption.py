@@ -11,7 +11,7 @@ import pandas as pd
 
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
-from audit_lib.detect.rules.matrix_ops import (
+from audit_lib.detect.matrix_ops import (
     by_chunks,
     deseasonalise,
     nanmean_rows,

@@ -8,7 +8,7 @@ import pandas as pd
 
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
-from audit_lib.detect.rules.matrix_ops import nanmean_rows
+from audit_lib.detect.matrix_ops import nanmean_rows
 from audit_lib.detect.theft import score_matrix
 from audit_lib.themes.catalogue import Theme
 
