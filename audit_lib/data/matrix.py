@@ -156,11 +156,14 @@ def build_matrix(
         to_row = np.arange(len(rows), dtype=np.int64)
     else:
         rows = np.asarray(list(customers), dtype=object)
-        picked = pd.Index(rows)
-        if picked.has_duplicates:
-            raise DataError("customers list repeats a cons_no", field=CONS_NO)
-        target = pd.Index(np.asarray(bureau_cons.to_numpy(zero_copy_only=False), dtype=object))
-        to_row = np.asarray(picked.get_indexer(target), dtype=np.int64)
+        bureau_rows = np.asarray(bureau_cons.to_numpy(zero_copy_only=False), dtype=object)
+        if len(rows) == len(bureau_rows) and np.array_equal(rows, bureau_rows):
+            to_row = np.arange(len(rows), dtype=np.int64)  # the whole bureau, in table order
+        else:
+            picked = pd.Index(rows)
+            if picked.has_duplicates:
+                raise DataError("customers list repeats a cons_no", field=CONS_NO)
+            to_row = np.asarray(picked.get_indexer(pd.Index(bureau_rows)), dtype=np.int64)
     files = mart.files("readings", [bureau], months_between(s, e))
     n, d = len(rows), len(dates)
     # zero pages until written: a written cell never has all-zero bits (0 kWh is stored as -0.0)
