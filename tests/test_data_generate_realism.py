@@ -183,3 +183,33 @@ def test_payments_fall_due_on_the_15th_and_are_mostly_on_time(
     late = (pd.to_datetime(pay["paid_date"]) - due).dt.days
     assert (late <= 0).mean() > 0.85
     assert pay["payment_id"].is_unique
+
+
+def test_theft_raises_the_area_line_loss(
+    daily: pd.DataFrame, frames: dict[str, pd.DataFrame]
+) -> None:
+    cust = frames["customers"].set_index("cons_no")
+    truth = frames["truth"]
+    thefts = truth[truth["kind"].str.startswith("theft_") & (truth["severity"] > 0.3)]
+    supply = frames["area_supply"].pivot(index="area_id", columns="date", values="supply_kwh")
+    area_of = cust.loc[daily.index, "area_id"].to_numpy()
+    metered = daily.fillna(0).groupby(area_of).sum()
+    loss = ((supply - metered.reindex(columns=supply.columns)) / supply).T
+    loss.index = pd.to_datetime(loss.index)
+    rose = 0
+    for row in thefts.itertuples():  # a few dozen labelled thieves
+        series = loss[cust.loc[row.entity, "area_id"]]
+        start = pd.Timestamp(row.start)
+        before = series.loc[: start - pd.Timedelta(days=1)].median()
+        after = series.loc[start : pd.Timestamp(row.end)].median()
+        rose += after > before
+    assert rose >= 0.9 * len(thefts)
+
+
+def test_zero_anomaly_rates_give_an_empty_truth_table() -> None:
+    config = DemoConfig(bureaus=1, customers=3000, days=60, seed=2, rates={})
+    tables = generate_bureau(config, 0)
+    assert tables["truth"].num_rows == 0
+    readings = tables["readings"].to_pandas()
+    assert (readings["kwh"].dropna() >= 0).all()
+    assert not readings.duplicated(["cons_no", "date"]).any()

@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from audit_lib.data.generate.config import AREA_SUPPLY_GAP_RATE, BACKGROUND_MISSING_RATE
+from audit_lib.data.generate.config import (
+    AREA_SUPPLY_GAP_RATE,
+    BACKGROUND_MISSING_RATE,
+    DEFAULT_RATES,
+)
 from audit_lib.data.generate.lifecycle import Lifecycle
 from audit_lib.data.generate.org import digits
 from audit_lib.data.generate.service import EventLog
@@ -135,7 +139,9 @@ def supply_gaps(
 ) -> None:
     """Blank runs of days of some areas' transformer meter (line loss not computable)."""
     n_areas, d = supply.shape
-    k = int(rng.binomial(n_areas, AREA_SUPPLY_GAP_RATE))
+    # scales with the customers' missing-readings rate (0 when faults are switched off)
+    scale = truth.config.rate("dq_missing_readings") / DEFAULT_RATES["dq_missing_readings"]
+    k = int(rng.binomial(n_areas, min(1.0, AREA_SUPPLY_GAP_RATE * scale)))
     areas = np.sort(rng.choice(n_areas, size=k, replace=False))
     start, end = draw_windows(rng, k, d, (0.05, 0.95), (1, 10))
     sub = supply[areas]
