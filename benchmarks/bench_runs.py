@@ -11,7 +11,7 @@ with ``--parameters-dir parameters --bureaus YZ,JB,...``).
 Each configuration is run ``--repeats`` times; the medians are printed and written to
 ``benchmarks/results/runs.json`` with the exact command.
 
-Run: ``.venv/bin/python benchmarks/bench_runs.py [--bureaus 8] [--workers 2]
+Run: ``.venv/bin/python benchmarks/bench_runs.py [--bureaus 10] [--workers 2]
 [--customers 100000] [--days 365] [--repeats 3]``
 """
 
@@ -124,7 +124,7 @@ def measure_once(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bureaus", type=int, default=8, help="number of bureaus (built-in)")
+    parser.add_argument("--bureaus", type=int, default=10, help="number of bureaus (built-in)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=365)
