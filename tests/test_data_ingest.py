@@ -268,3 +268,16 @@ def test_ingest_from_postgresql(pg_schema_url: str, tmp_path: Path) -> None:
         events = m.meter_events()
     assert len(got) == tables["readings"].num_rows
     assert pd.api.types.is_datetime64_any_dtype(events.time) and len(events) == 4
+
+
+def test_key_tracker_matches_pandas_duplicated_across_chunks(rng: np.random.Generator) -> None:
+    from audit_lib.data.checks import KeyTracker
+
+    keys = pd.DataFrame({"cons_no": rng.integers(0, 400, 5000).astype(str),
+                         "date": rng.integers(0, 9, 5000)})  # fmt: skip
+    tracker = KeyTracker()
+    got = np.concatenate(
+        [tracker.duplicated(keys.iloc[i : i + 333]) for i in range(0, len(keys), 333)]
+    )
+    np.testing.assert_array_equal(got, keys.duplicated().to_numpy())
+    assert len(tracker.runs) <= 8

@@ -88,7 +88,8 @@ def test_read_sgcc_bad_inputs_name_the_problem(tmp_path: Path) -> None:
 
 def test_read_sgcc_orders_days_and_counts_unreadable(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("CONS_NO,FLAG,2014/1/2,2014/1/1\nA1,0,1.5,2.5\nA2,1,,oops\n")
-    _cons, flag, dates, values = read_sgcc(tmp_path / "d.csv")
+    _cons, flag, dates, values, unreadable = read_sgcc(tmp_path / "d.csv")
+    assert list(unreadable) == [0, 1]
     assert list(dates.strftime("%Y-%m-%d")) == ["2014-01-01", "2014-01-02"]
     np.testing.assert_array_equal(values, np.array([[2.5, 1.5], [np.nan, np.nan]], np.float32))
     assert list(flag) == [0, 1]

@@ -85,19 +85,27 @@ class CodeLists:
 
 @dataclass
 class KeyTracker:
-    """Remembers the keys seen so far in a table (64-bit hashes) to reject later duplicates."""
+    """Remembers the keys seen so far in a table to reject later duplicates.
 
-    seen: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+    Keys are kept as 64-bit hashes in a few sorted runs whose sizes at least double from
+    one run to the next (merged like a log-structured tree), so checking a chunk costs
+    O(chunk × log rows) however many chunks came before.
+    """
+
+    runs: list[np.ndarray] = field(default_factory=list)
 
     def duplicated(self, keys: pd.DataFrame) -> np.ndarray:
         """Mark rows whose key appeared earlier (in this chunk or a previous one), then add."""
         h = pd.util.hash_pandas_object(keys, index=False).to_numpy()
         dup = pd.Series(h).duplicated().to_numpy().copy()
-        if self.seen.size:
-            pos = np.searchsorted(self.seen, h)
-            pos[pos == self.seen.size] = 0
-            dup |= self.seen[pos] == h
-        self.seen = np.union1d(self.seen, h[~dup])
+        for run in self.runs:
+            pos = np.searchsorted(run, h)
+            pos[pos == run.size] = 0
+            dup |= run[pos] == h
+        self.runs.append(np.sort(h[~dup]))
+        while len(self.runs) > 1 and self.runs[-2].size <= 2 * self.runs[-1].size:
+            last = self.runs.pop()
+            self.runs[-1] = np.sort(np.concatenate([self.runs[-1], last]))
         return dup
 
 

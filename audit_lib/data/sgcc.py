@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -43,11 +44,20 @@ class SgccLoad:
     labels: Path
 
 
-def read_sgcc(path: Path | str) -> tuple[pd.Series, pd.Series, pd.DatetimeIndex, np.ndarray]:
-    """Read the CSV into (cons_no, flag, dates in order, float32 matrix customers × days).
+class SgccData(NamedTuple):
+    """The file's content: customers, labels, days in order and the values."""
 
-    Rows repeating a ``CONS_NO`` keep their first occurrence; values that are not numbers
-    become NaN (see :func:`load_sgcc` for the counts).
+    cons: pd.Series
+    flag: pd.Series
+    dates: pd.DatetimeIndex
+    values: np.ndarray  # float32, customers × days, NaN = missing
+    unreadable: np.ndarray  # per row: cells with text that is not a number (now NaN)
+
+
+def read_sgcc(path: Path | str) -> SgccData:
+    """Read the CSV into customers, labels, days in date order and a float32 matrix.
+
+    Values that are not numbers become NaN and are counted per row in ``unreadable``.
     """
     path = Path(path)
     if not path.is_file():
@@ -77,11 +87,13 @@ def read_sgcc(path: Path | str) -> tuple[pd.Series, pd.Series, pd.DatetimeIndex,
     if dates.has_duplicates:
         raise SchemaError("SGCC file repeats a day column", file=str(path))
     values = np.empty((table.num_rows, len(day_cols)), dtype=np.float32)
+    unreadable = np.zeros(table.num_rows, dtype=np.int64)
     for j, src in enumerate(order):
         col = table.column(day_cols[src])
         if not pa.types.is_floating(col.type) and not pa.types.is_integer(col.type):
-            col = pc.cast(col, pa.string())
-            col = pa.array(pd.to_numeric(col.to_pandas(), errors="coerce"))
+            present = col.is_valid().to_numpy(zero_copy_only=False)
+            col = pa.array(pd.to_numeric(pc.cast(col, pa.string()).to_pandas(), errors="coerce"))
+            unreadable += present & col.is_null().to_numpy(zero_copy_only=False)
         values[:, j] = col.cast(pa.float32()).to_numpy(zero_copy_only=False)
     cons = table.column("CONS_NO").to_pandas().astype("string").str.strip()
     flag = pd.to_numeric(table.column("FLAG").to_pandas(), errors="coerce")
@@ -92,7 +104,7 @@ def read_sgcc(path: Path | str) -> tuple[pd.Series, pd.Series, pd.DatetimeIndex,
     if bad_flag.any():
         row = int(np.flatnonzero(bad_flag.to_numpy())[0])
         raise DataError("FLAG must be 0 or 1", file=str(path), field="FLAG", row=row)
-    return cons, flag.astype(np.int8), dates, values
+    return SgccData(cons, flag.astype(np.int8), dates, values, unreadable)
 
 
 def load_sgcc(csv: Path | str, mart: Path | str, labels: Path | str) -> SgccLoad:
@@ -112,11 +124,10 @@ def load_sgcc(csv: Path | str, mart: Path | str, labels: Path | str) -> SgccLoad
     -------
     SgccLoad
     """
-    cons, flag, dates, values = read_sgcc(csv)
+    cons, flag, dates, values, unreadable = read_sgcc(csv)
     dup = cons.duplicated().to_numpy()
     cons, flag, values = cons[~dup].reset_index(drop=True), flag[~dup], values[~dup]
-    raw_missing = np.isnan(values)
-    bad = int(np.count_nonzero(raw_missing)) - _count_empty(csv)
+    bad = int(unreadable[~dup].sum())
     values[values < 0] = np.nan
     n, d = values.shape
     code = SGCC_BUREAU[0]
@@ -151,19 +162,6 @@ def load_sgcc(csv: Path | str, mart: Path | str, labels: Path | str) -> SgccLoad
     out = _write_labels(labels, cons, flag)
     return SgccLoad(n, d, readings, float(np.isnan(values).mean()), int(dup.sum()), bad,
                     int(flag.sum()), out)  # fmt: skip
-
-
-def _count_empty(csv: Path | str) -> int:
-    """Empty cells of the day columns (to tell missing from unreadable values)."""
-    table = pacsv.read_csv(csv, convert_options=pacsv.ConvertOptions(
-        column_types={"CONS_NO": pa.string(), "FLAG": pa.string()}, strings_can_be_null=True))  # fmt: skip
-    cons = table.column("CONS_NO").to_pandas()
-    keep = ~cons.duplicated().to_numpy()
-    return sum(
-        int(np.count_nonzero(table.column(c).is_null().to_numpy(zero_copy_only=False)[keep]))
-        for c in table.column_names
-        if c not in ("CONS_NO", "FLAG")
-    )
 
 
 def _customers(cons: pa.Array, station: str, area: str, first: dt.date) -> pa.Table:
