@@ -111,11 +111,17 @@ def test_log_verify_fresh_database_is_ok(make_session) -> None:
 
 
 def test_log_unsealed_events_are_sealed_in_insertion_order(make_session) -> None:
-    from audit_lib.tasks.auditlog import EventIn, append_events
-
+    # rows written while another transaction held the head lock stay unsealed until sealed
     with make_session() as s:
         seal(s)
-        append_events(s, [EventIn("a", "x"), EventIn("b", "y", 7, "new", "dispatched")])
+        for action in ("x", "y"):
+            s.execute(
+                text(
+                    "INSERT INTO audit_events (actor, at, action, detail) "
+                    "VALUES ('a', '2026-01-01T00:00:00', :a, '{}')"
+                ),
+                {"a": action},
+            )
         s.commit()
         assert verify(s).unsealed == 2
         assert seal(s) == 2 and seal(s) == 0

@@ -6,14 +6,11 @@ and the row's own content (``seq`` included), so editing, deleting or reordering
 breaks the chain; the single :class:`AuditChainHead` row names the last sealed row, so cutting
 off the tail is seen too.
 
-Two ways in:
-
-* :func:`append_events` with ``seal_now=False`` (single actions) inserts rows unsealed, without
-  any lock, so concurrent transactions never wait on the log; :func:`seal` (called right after
-  each commit by :func:`audit_lib.tasks.service.commit_or_conflict`, and by ``audit log
-  verify``) then chains every committed unsealed row under the head lock, in insertion order.
-* ``seal_now=True`` (bulk intake) locks the head inside the caller's transaction and writes the
-  rows already chained, in one ``COPY``.
+Appending (:func:`append_events`) writes the rows already chained when the head lock can be
+had: always for batches (``seal_now=True``, waiting for the lock), and for single actions only
+if nobody holds it (``SELECT … FOR UPDATE SKIP LOCKED``), so concurrent actions never queue
+behind the log. A row written unsealed is chained, in insertion order, by the next transaction
+that gets the lock, or by :func:`seal` (``audit log verify`` seals first).
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -110,64 +107,53 @@ def _lock_head(session: Session, *, wait: bool = True) -> AuditChainHead | None:
     return head
 
 
-def _frame(events: Sequence[EventIn]) -> pd.DataFrame:
+def _rows(events: Sequence[EventIn]) -> list[dict[str, Any]]:
     at = utcnow().isoformat(timespec="microseconds")
-    frame = pd.DataFrame(
+    return [
         {
-            "task_id": pd.array([e.task_id for e in events], dtype="Int64"),
-            "actor": [e.actor for e in events],
+            "task_id": e.task_id,
+            "actor": e.actor,
             "at": at,
-            "action": [e.action for e in events],
-            "before": pd.Series([e.before for e in events], dtype=object),
-            "after": pd.Series([e.after for e in events], dtype=object),
-            "detail": [canonical_json(e.detail) if e.detail else "{}" for e in events],
+            "action": e.action,
+            "before": e.before,
+            "after": e.after,
+            "detail": canonical_json(e.detail) if e.detail else "{}",
         }
-    )
-    return frame
+        for e in events
+    ]
 
 
-def _chain(frame: pd.DataFrame, seq: int, prev: str) -> tuple[pd.DataFrame, int, str]:
-    """Give ``frame``'s rows chain positions and hashes after (``seq``, ``prev``)."""
-    seqs, prevs, hashes = [], [], []
-    content = frame[list(CONTENT)].astype(object).where(frame[list(CONTENT)].notna(), None)
-    for row in content.itertuples(index=False, name=None):
+def _chain(rows: list[dict[str, Any]], head: AuditChainHead) -> None:
+    """Give ``rows`` (in order) chain positions and hashes after the head; move the head."""
+    seq, prev = head.last_seq, head.last_hash
+    for row in rows:
         seq += 1
-        digest = hash_row(prev, seq, *row)
-        seqs.append(seq)
-        prevs.append(prev)
-        hashes.append(digest)
-        prev = digest
-    return frame.assign(seq=seqs, prev_hash=prevs, hash=hashes), seq, prev
+        row["seq"], row["prev_hash"] = seq, prev
+        prev = row["hash"] = hash_row(prev, seq, *(row[c] for c in CONTENT))
+    head.last_seq, head.last_hash = seq, prev
 
 
-def append_events(session: Session, events: Sequence[EventIn], *, seal_now: bool = False) -> int:
-    """Append ``events`` in the caller's transaction; return how many.
-
-    With ``seal_now`` the head is locked until the caller commits and the rows are written
-    chained (use it for large batches); otherwise they are written unsealed, without locking.
-    """
-    if not events:
-        return 0
-    frame = _frame(events)
-    if seal_now:
-        _seal_locked(session)
-        head = _lock_head(session)
-        assert head is not None
-        frame, head.last_seq, head.last_hash = _chain(frame, head.last_seq, head.last_hash)
-        session.flush()
-    copy_frame(session, table_of(AuditEvent), frame)
-    return len(frame)
+def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    if len(rows) > 500:
+        frame = pd.DataFrame(rows)
+        frame["task_id"] = frame["task_id"].astype("Int64")
+        copy_frame(session, table_of(AuditEvent), frame)
+    else:
+        session.execute(insert(table_of(AuditEvent)), rows)
 
 
-def _seal_locked(session: Session) -> int:
-    head = _lock_head(session)
-    assert head is not None
+def _seal_pending(session: Session, head: AuditChainHead) -> int:
+    """Chain the unsealed rows visible now (committed by others, or ours), in id order."""
     cols = [AuditEvent.id, *(getattr(AuditEvent, c) for c in CONTENT)]
-    rows = session.execute(select(*cols).where(AuditEvent.seq.is_(None)).order_by(AuditEvent.id))
-    pending = pd.DataFrame(rows.all(), columns=["id", *CONTENT], dtype=object)
-    if pending.empty:
+    pending = [
+        dict(r._mapping)
+        for r in session.execute(
+            select(*cols).where(AuditEvent.seq.is_(None)).order_by(AuditEvent.id)
+        )
+    ]
+    if not pending:
         return 0
-    chained, head.last_seq, head.last_hash = _chain(pending, head.last_seq, head.last_hash)
+    _chain(pending, head)
     table = table_of(AuditEvent)
     stmt = (
         update(table)
@@ -175,33 +161,44 @@ def _seal_locked(session: Session) -> int:
         .values(seq=bindparam("_seq"), prev_hash=bindparam("_prev"), hash=bindparam("_hash"))
     )
     params = [
-        {"_id": int(i), "_seq": int(s), "_prev": p, "_hash": h}
-        for i, s, p, h in zip(
-            chained["id"], chained["seq"], chained["prev_hash"], chained["hash"], strict=True
-        )
+        {"_id": r["id"], "_seq": r["seq"], "_prev": r["prev_hash"], "_hash": r["hash"]}
+        for r in pending
     ]
     session.execute(stmt, params)
-    session.flush()
     return len(params)
 
 
-def seal(session: Session, *, wait: bool = True) -> int:
-    """Chain every committed unsealed event and commit; return how many were sealed.
+def append_events(session: Session, events: Sequence[EventIn], *, seal_now: bool = False) -> int:
+    """Append ``events`` in the caller's transaction; return how many.
 
-    With ``wait=False`` it gives up at once (returns 0) if another session is sealing: that
-    one, or the next, seals the rest.
+    The rows are written chained when the head lock can be had: always with ``seal_now``
+    (waiting for it; use for batches), else only if nobody holds it (``SKIP LOCKED``), so
+    concurrent actions never queue behind the log. Rows written unsealed are chained by the
+    next transaction that gets the lock, or by :func:`seal`.
     """
-    try:
-        if not wait and _lock_head(session, wait=False) is None:
-            session.rollback()
-            return 0
-        count = _seal_locked(session)
-        session.commit()
-    except OperationalError:
-        session.rollback()
-        if wait:
-            raise
+    if not events:
         return 0
+    rows = _rows(events)
+    try:
+        head = _lock_head(session, wait=seal_now)
+    except OperationalError:  # SQLite: another writer holds the lock
+        head = None
+        if seal_now:
+            raise
+    if head is not None:
+        _seal_pending(session, head)
+        _chain(rows, head)
+        session.flush()
+    _insert(session, rows)
+    return len(rows)
+
+
+def seal(session: Session) -> int:
+    """Chain every committed unsealed event and commit; return how many were sealed."""
+    head = _lock_head(session)
+    assert head is not None
+    count = _seal_pending(session, head)
+    session.commit()
     return count
 
 

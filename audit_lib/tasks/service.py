@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from audit_lib.errors import ConfigError, ConflictError, DataError, IllegalTransition, NotFound
-from audit_lib.tasks.auditlog import EventIn, append_events, seal
+from audit_lib.tasks.auditlog import EventIn, append_events
 from audit_lib.tasks.deadlines import DeadlinePolicy, split_themes
 from audit_lib.tasks.escalation import owners, state_owner_roles
 from audit_lib.tasks.intake import IntakeResult, tasks_from_findings
@@ -52,16 +52,12 @@ NEEDS_RECORDED_OUTCOME = frozenset({"approve", "archive"})
 
 
 def commit_or_conflict(session: Session) -> None:
-    """Commit, then seal the audit log's new events (without waiting for another sealer).
-
-    A lost race (stale version, locked database, deadlock) becomes :class:`ConflictError`.
-    """
+    """Commit; a lost race (stale version, locked database, deadlock) becomes a conflict."""
     try:
         session.commit()
     except (StaleDataError, OperationalError) as exc:
         session.rollback()
         raise ConflictError(f"并发冲突，请刷新后重试 (conflict: {type(exc).__name__})") from None
-    seal(session, wait=False)
 
 
 def add_user(
@@ -223,7 +219,8 @@ def act(
         raise DataError(f"unknown outcome {outcome!r}; known: {', '.join(OUTCOME_LABELS)}")
     if name in NEEDS_OUTCOME and outcome is None:
         raise DataError(f"{name} needs --outcome ({', '.join(OUTCOME_LABELS)})", field="outcome")
-    current = _current_outcome(session, task)
+    needs_current = name in NEEDS_RECORDED_OUTCOME or (money and outcome is None)
+    current = _current_outcome(session, task) if needs_current else None
     if name in NEEDS_RECORDED_OUTCOME and outcome is None and current is None:
         raise IllegalTransition(f"任务 {task_id} 尚无处理结论 (task {task_id} has no outcome)")
     if money and outcome is None and current is None:
