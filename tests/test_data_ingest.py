@@ -63,6 +63,14 @@ def test_ingest_round_trip_matches_source(
     np.testing.assert_allclose(got.kwh.to_numpy(float), want.kwh.to_numpy(float), equal_nan=True)
     assert set(got.month) == {"2025-01", "2025-02"}
     assert len(bills) == 10 and set(bills.month) == {"2025-02"}
+    with Mart(tmp_path / "mart") as m:
+        tickets = m.tickets().sort_values("ticket_id")
+        customers = m.customers().sort_values("cons_no")
+    want_t = tables["tickets"].to_pandas().sort_values("ticket_id")
+    assert list(tickets.opened) == list(want_t.opened) and list(tickets.month) == list(want_t.month)
+    want_c = tables["customers"].to_pandas().sort_values("cons_no")
+    assert list(customers.open_date) == list(want_c.open_date)
+    assert customers.close_date.isna().all()
 
 
 def test_ingest_rejects_bad_rows_with_reasons(

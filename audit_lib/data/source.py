@@ -184,24 +184,51 @@ def write_source(
 
 def _insert(conn: sa.Connection, name: str, data: pa.Table, chunk_rows: int) -> int:
     spec = SOURCE_TABLES[name]
-    target = source_table(name)
+    mart = TABLES[name]
     present = [m for m in spec.columns if m in data.column_names]
     missing = [m for m in spec.columns if m not in data.column_names and m != MONTH]
     if missing:
         raise SchemaError(f"table {name}: missing column {missing[0]!r}", field=missing[0])
+    sqlite = conn.dialect.name == "sqlite"
+    quote = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {quote(spec.name)} ({', '.join(quote(spec.columns[m]) for m in present)}) "
+        f"VALUES ({', '.join([mark] * len(present))})"
+    )
+    fast = conn.dialect.name in ("sqlite", "postgresql")
     for offset in range(0, data.num_rows, chunk_rows):
         part = data.slice(offset, chunk_rows)
-        columns = {}
-        for m in present:
-            arr = part[m]
-            if m == MONTH:
-                arr = pc.replace_substring(arr.cast(pa.string()), "-", "")
-            columns[spec.columns[m]] = arr.to_pylist()
-        keys = list(columns)
-        rows = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns.values(), strict=True)]
-        if rows:
-            conn.execute(sa.insert(target), rows)
+        columns = [_source_values(part[m], mart.column(m).type, m, sqlite) for m in present]
+        if not part.num_rows:
+            continue
+        if fast:  # DBAPI executemany with tuples: no per-value processing in Python
+            conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+        else:
+            keys = [spec.columns[m] for m in present]
+            rows = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns, strict=True)]
+            conn.execute(sa.insert(source_table(name)), rows)
     return data.num_rows
+
+
+def _source_values(arr: pa.ChunkedArray, typ: pa.DataType, name: str, sqlite: bool) -> list[Any]:
+    """Python values of one column as the source stores them.
+
+    Months become ``YYYYMM``; on SQLite, dates and times become the text SQLAlchemy writes
+    there (``YYYY-MM-DD`` and ``YYYY-MM-DD HH:MM:SS.ffffff``).
+    """
+    if name == MONTH:
+        return pc.replace_substring(arr.cast(pa.string()), "-", "").to_pylist()
+    if pa.types.is_timestamp(typ):
+        arr = pc.cast(arr, pa.timestamp("us"), safe=False)
+        if sqlite:
+            return pc.strftime(arr, format="%Y-%m-%d %H:%M:%S").to_pylist()
+        return arr.to_pylist()
+    if pa.types.is_date(typ):
+        if not pa.types.is_date(arr.type):
+            arr = pc.cast(pc.cast(arr, pa.timestamp("us"), safe=False), pa.date32())
+        return arr.cast(pa.string()).to_pylist() if sqlite else arr.to_pylist()
+    return arr.cast(typ).to_pylist()
 
 
 def check_source(engine: Engine, tables: Sequence[str]) -> None:
