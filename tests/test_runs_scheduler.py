@@ -197,6 +197,26 @@ def test_slot_of_a_dead_scheduler_is_marked_failed_not_rerun(project: Path, db_u
     assert not (project / "outputs").exists()
 
 
+def test_slot_whose_run_crashes_is_recorded_and_logged(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import audit_lib.runs.scheduler as scheduler_module
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(scheduler_module, "run_notebook", crash)  # stands in for a bug
+    engine = create_engine(next(_sqlite(tmp_path)))
+    RUN_TABLES[0].metadata.create_all(engine, tables=list(RUN_TABLES))
+    now = datetime(2025, 2, 1, 6, 0, tzinfo=SHANGHAI)
+    [outcome] = schedule_once(engine, "parameters/schedule.yml", now=now)
+    slots, runs = rows(engine)
+    engine.dispose()
+    assert outcome.status == "failed" and "RuntimeError: disk on fire" in (outcome.error or "")
+    assert slots[0].status == "failed" and runs[0].status == "failed"
+    assert "crashed" in caplog.text
+
+
 def test_scheduler_refuses_a_database_without_run_tables(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(ConfigError, match="no table schedule_slots"):

@@ -176,6 +176,9 @@ def run_slot(
             error = f"failed bureaus: {', '.join(summary.failed)}"
     except AuditError as exc:
         error = str(exc)
+    except Exception as exc:  # a bug: record and log it, the scheduler keeps serving
+        log.exception("slot %s run %s crashed", entry.name, run_id)
+        error = f"internal error {type(exc).__name__}: {exc}"
     with sessions() as session:
         record = session.get(RunRecord, run_id)
         assert record is not None
