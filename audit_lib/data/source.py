@@ -283,7 +283,12 @@ def read_chunks(
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(query)
         for rows in result.partitions(chunk_rows):
-            frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=False)
+            if not rows:
+                continue
+            columns = list(zip(*rows, strict=True))  # one tuple per column, no Row lookups
+            frame = pd.DataFrame(
+                {n: pd.Series(c, dtype=object) for n, c in zip(names, columns, strict=True)}
+            )
             if MONTH in frame.columns:
                 frame[MONTH] = _month_from_source(frame[MONTH])
             yield frame
