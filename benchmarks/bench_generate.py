@@ -68,6 +68,7 @@ def run_once(args: list[str]) -> dict[str, float]:
         raise SystemExit(f"command failed ({child.returncode}): {' '.join(args)}")
     return {
         "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,  # the child and its workers
         "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux: kilobytes
         "peak_tree_rss_mb": peak_tree / 2**20,
         "load_before": load_before,
@@ -86,7 +87,7 @@ def bench_case(name: str, runs: int, jobs: int, bureaus: int) -> dict[str, objec
     results = []
     for i in range(runs):
         r = run_once([sys.executable, "-m", "audit_lib.cli", *cli])
-        print(f"{name} run {i + 1}/{runs}: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB "
+        print(f"{name} run {i + 1}/{runs}: {r['seconds']:.1f} s (CPU {r['cpu_seconds']:.1f} s), peak RSS {r['peak_rss_mb']:.0f} MB "
               f"(tree {r['peak_tree_rss_mb']:.0f} MB), load {r['load_before']:.1f}→{r['load_after']:.1f}")  # fmt: skip
         results.append(r)
     manifest = json.loads((OUT / name / "manifest.json").read_text())
@@ -99,6 +100,7 @@ def bench_case(name: str, runs: int, jobs: int, bureaus: int) -> dict[str, objec
         "runs": runs,
         "median_seconds": round(statistics.median(r["seconds"] for r in results), 2),
         "all_seconds": [round(r["seconds"], 2) for r in results],
+        "median_cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in results), 2),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in results), 1),
         "peak_tree_rss_mb": round(max(r["peak_tree_rss_mb"] for r in results), 1),
         "load_avg_1min": [[round(r["load_before"], 2), round(r["load_after"], 2)] for r in results],

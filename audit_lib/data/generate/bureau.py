@@ -7,7 +7,7 @@ Readings are turned into Arrow rows one month at a time, by :meth:`BureauData.re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -45,6 +45,7 @@ class BureauData:
     extra: dq.ExtraReadings
     tables: dict[str, pa.Table]  # every table except readings
     truth: pa.Table
+    _grids: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def readings_month(self, m: int, *, encoded: bool = False) -> pa.Table:
         """Readings rows of month ``m`` (open accounts only, plus duplicates and orphans).
@@ -59,30 +60,25 @@ class BureauData:
         block = np.ascontiguousarray(self.readings[:, sl]).reshape(-1)
         lo = np.clip(self.life.open_day - sl.start, 0, width)
         hi = np.clip(self.life.close_day - sl.start, 0, width)
-        length = np.maximum(hi - lo, 0)
-        n = len(length)
-        if int(length.sum()) == n * width:  # every account open all month: no gather
-            owner = np.repeat(np.arange(n, dtype=np.int32), width)
-            local = np.tile(np.arange(width, dtype=np.int32), n)
-            kwh = block
-        else:
-            owner = np.repeat(np.arange(n, dtype=np.int32), length)
-            first = np.repeat(lo - (np.cumsum(length) - length), length)
-            local = (np.arange(len(owner)) + first).astype(np.int32)
-            kwh = block[owner.astype(np.int64) * width + local]
+        owner, local = self._grid(width)
+        kwh = block
+        if lo.max() > 0 or hi.min() < width:  # some accounts opened or closed this month
+            t = np.arange(width)
+            valid = ((t >= lo[:, None]) & (t < hi[:, None])).reshape(-1)
+            owner, local, kwh = owner[valid], local[valid], block[valid]
         e_cons, e_day, e_kwh = self.extra.arrays()
         sel = (e_day >= sl.start) & (e_day < sl.stop)
         cons = self._encode_customers(owner, width, pa.array(e_cons[sel], pa.string()))
         if not encoded:
             cons = cons.cast(pa.string())
         epoch = np.int32(int(self.cal.dates[0].astype(np.int64)))
-        local += epoch + np.int32(sl.start)
+        day = local + (epoch + np.int32(sl.start))
         extra_day = (e_day[sel] + epoch).astype(np.int32)
-        k = len(local) + len(extra_day)
+        k = len(day) + len(extra_day)
         data = {
             "cons_no": cons,
             "date": pa.chunked_array(
-                [pa.array(local).view(pa.date32()), pa.array(extra_day).view(pa.date32())]
+                [pa.array(day).view(pa.date32()), pa.array(extra_day).view(pa.date32())]
             ),
             "kwh": pa.chunked_array(  # NaN → null
                 [pa.array(x, pa.float32(), from_pandas=True) for x in (kwh, e_kwh[sel])]
@@ -91,6 +87,16 @@ class BureauData:
             "month": pa.repeat(pa.scalar(self.cal.month_labels[m]), k),
         }
         return pa.table(data)
+
+    def _grid(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """(customer row, day of month) of every cell of a ``width``-day month, cached."""
+        if width not in self._grids:
+            n = len(self.cons_no)
+            self._grids[width] = (
+                np.repeat(np.arange(n, dtype=np.int32), width),
+                np.tile(np.arange(width, dtype=np.int32), n),
+            )
+        return self._grids[width]
 
     def _encode_customers(self, owner: np.ndarray, width: int, extra: pa.Array) -> pa.ChunkedArray:
         """Dictionary chunks of whole customers (owner is sorted), then the extra rows."""
