@@ -62,6 +62,9 @@ def manifest(run_dir: Path, bureau: str) -> dict[str, object]:
 
 
 def test_run_notebook_writes_notebook_html_manifest_per_bureau(project: Path) -> None:
+    for code in ("B1", "B2", "B3"):
+        (project / "mart" / "customers" / f"bureau={code}").mkdir(parents=True)
+        (project / "mart" / "customers" / f"bureau={code}" / "part-0.parquet").write_bytes(b"c")
     (project / "mart" / "readings" / "bureau=B1").mkdir(parents=True)
     (project / "mart" / "readings" / "bureau=B1" / "part-0.parquet").write_bytes(b"x" * 10)
     summary = run_notebook(
@@ -95,9 +98,9 @@ def test_run_notebook_writes_notebook_html_manifest_per_bureau(project: Path) ->
         assert m["theme_versions"] == {"zero_kwh": "3"}
         assert m["data_fingerprint"]["digest"].startswith("sha256:")
         assert m["started_at"] < m["ended_at"]
-    # B1's fingerprint sees its own partition; B2 and B3 see none of B1's files
-    assert manifest(run_dir, "B1")["data_fingerprint"]["files"] == 1
-    assert manifest(run_dir, "B2")["data_fingerprint"]["files"] == 0
+    # B1's fingerprint sees its own partitions; B2 and B3 see none of B1's files
+    assert manifest(run_dir, "B1")["data_fingerprint"]["files"] == 2
+    assert manifest(run_dir, "B2")["data_fingerprint"]["files"] == 1
     assert read_run("out", summary.run_id)["status"] == "ok"
 
 
