@@ -50,10 +50,10 @@ class BureauData:
     def readings_month(self, m: int, *, encoded: bool = False) -> pa.Table:
         """Readings rows of month ``m`` (open accounts only, plus duplicates and orphans).
 
-        With ``encoded``, ``cons_no`` is dictionary-encoded in chunks of whole customers
-        (~1M rows each, one small dictionary per chunk), so the Parquet writer stores the
-        codes directly; the values are the same strings. Otherwise the table has exactly
-        the schema's types.
+        With ``encoded`` (for the writer), ``cons_no`` is dictionary-encoded in chunks of
+        whole customers (~1M rows each, one small dictionary per chunk), so the Parquet
+        writer stores the codes directly, and the partition columns are left out.
+        Otherwise the table has every column of the schema.
         """
         sl = self.cal.month_slice(m)
         width = sl.stop - sl.start
@@ -83,9 +83,10 @@ class BureauData:
             "kwh": pa.chunked_array(  # NaN → null
                 [pa.array(x, pa.float32(), from_pandas=True) for x in (kwh, e_kwh[sel])]
             ),
-            "bureau": pa.repeat(pa.scalar(self.code), k),
-            "month": pa.repeat(pa.scalar(self.cal.month_labels[m]), k),
         }
+        if not encoded:  # partition columns: the writer keeps them in folder names instead
+            data["bureau"] = pa.repeat(pa.scalar(self.code), k)
+            data["month"] = pa.repeat(pa.scalar(self.cal.month_labels[m]), k)
         return pa.table(data)
 
     def _grid(self, width: int) -> tuple[np.ndarray, np.ndarray]:

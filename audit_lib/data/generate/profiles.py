@@ -100,7 +100,7 @@ def true_consumption(
     summer, winter = season_curves(cal)
     summer = summer * np.maximum(1.0 + heat * 2.0, 0.2)
     factors = class_day_factors(cal)
-    week = np.arange(d) // 7
+    weeks = (d + 6) // 7
     out = np.empty((n, d), dtype=np.float32)
     for lo in range(0, n, CHUNK):  # blocks of 2,048 customers, vectorised inside
         hi = min(n, lo + CHUNK)
@@ -109,10 +109,10 @@ def true_consumption(
         block += pop.winter[lo:hi, None] * winter[None, :]
         block += 1.0
         block *= factors[pop.cls[lo:hi]]
-        level = rng.standard_normal((hi - lo, week[-1] + 1), dtype=np.float32)
+        level = rng.standard_normal((hi - lo, weeks), dtype=np.float32)
         level *= 0.08
         np.exp(level, out=level)
-        block *= level[:, week]
+        block *= np.repeat(level, 7, axis=1)[:, :d]
         noise = rng.standard_normal((hi - lo, d), dtype=np.float32)
         sd = pop.noise[lo:hi, None]
         noise *= sd
