@@ -160,7 +160,7 @@ _THEMES: tuple[Theme, ...] = (
         "customer",
         "high",
         15,
-        {"tolerance": 0.02, "min_gain": 0.2},
+        {"tolerance": 0.02, "min_gain": 0.2, "ct_low": 1.0, "ct_high": 3.0},
         ("wrong_multiplier",),
     ),
     Theme(

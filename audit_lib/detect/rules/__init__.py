@@ -14,7 +14,8 @@ from collections.abc import Callable
 import pandas as pd
 
 from audit_lib.detect.context import DetectionContext
-from audit_lib.detect.lineloss import detect_area_line_loss, detect_multiplier_anomaly
+from audit_lib.detect.lineloss import detect_area_line_loss
+from audit_lib.detect.multiplier import detect_multiplier_anomaly
 from audit_lib.detect.rules.billing import (
     detect_arrears,
     detect_over_capacity,
