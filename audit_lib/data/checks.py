@@ -188,9 +188,8 @@ def check_chunk(
         if col.name not in raw.columns:
             continue
         value = _convert(raw[col.name], col.type)
-        was = raw[col.name].notna().to_numpy() & (raw[col.name].astype("string") != "").fillna(
-            False
-        ).to_numpy(dtype=bool)
+        values = raw[col.name].to_numpy(dtype=object)
+        was = raw[col.name].notna().to_numpy() & (values != "")  # an empty string is no value
         if not pa.types.is_string(col.type):
             bad = was & value.isna().to_numpy()
             if pa.types.is_floating(col.type):
@@ -227,7 +226,8 @@ def check_chunk(
             good = typed[MONTH].str.fullmatch(r"\d{4}-(0[1-9]|1[0-2])").fillna(False)
             flags.flag(~good.to_numpy(dtype=bool), f"bad_month:{MONTH}")
         elif month_from is not None:
-            typed[MONTH] = typed[month_from].dt.strftime("%Y-%m").astype("string")
+            month = typed[month_from].to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
+            typed[MONTH] = pd.Series(month.astype(str), index=raw.index, dtype="string")
     key_frame = pd.DataFrame({k: typed[k] for k in spec.key}).loc[flags.ok]
     dup = np.zeros(len(raw), dtype=bool)
     dup[np.flatnonzero(flags.ok)] = keys.duplicated(key_frame)
