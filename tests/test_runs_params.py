@@ -159,6 +159,8 @@ def test_repo_schedule_is_valid() -> None:
         ("previous_month", "2025-01"),
         ("current_month", "2025-02"),
         ("trailing_12_months", "2024-02..2025-01"),
+        ("trailing_30_days", "2025-01-02..2025-01-31"),
+        ("trailing_1_days", "2025-01-31..2025-01-31"),
         ("2024-06", "2024-06"),
     ],
 )
@@ -171,9 +173,16 @@ def test_resolve_period_rules(rule: str, expected: str) -> None:
     ("entry", "message"),
     [
         ("{name: a, notebook: n.ipynb, cron: 'not cron', period: previous_day}", "'cron'"),
-        ("{name: a, notebook: n.ipynb, cron: '* * * * *', period: x, colour: 1}", "'colour'"),
-        ("{name: a, notebook: n.ipynb, cron: '* * * * *', period: x, workers: 0}", "'workers'"),
+        (
+            "{name: a, notebook: n.ipynb, cron: '* * * * *', period: previous_day, colour: 1}",
+            "'colour'",
+        ),
+        (
+            "{name: a, notebook: n.ipynb, cron: '* * * * *', period: 2025-01, workers: 0}",
+            "'workers'",
+        ),
         ("{name: a, cron: '* * * * *', period: x}", "'notebook'"),
+        ("{name: a, notebook: n.ipynb, cron: '* * * * *', period: previous_dya}", "'period'"),
     ],
 )
 def test_load_schedule_rejects_bad_entries(tmp_path: Path, entry: str, message: str) -> None:

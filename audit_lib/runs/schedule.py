@@ -17,11 +17,13 @@
 
 Period rules, relative to the slot's local date: ``previous_day`` (``2025-01-31``),
 ``previous_week`` (``2025-01-20..2025-01-26``, Monday to Sunday), ``previous_month``
-(``2024-12``), ``current_month`` (``2025-01``), ``trailing_12_months`` (``2024-02..2025-01``).
+(``2024-12``), ``current_month`` (``2025-01``), ``trailing_12_months`` (``2024-02..2025-01``),
+``trailing_<N>_days`` (``trailing_30_days``: ``2025-01-02..2025-01-31``, ending the day before).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -48,12 +50,15 @@ ENTRY_KEYS = frozenset(
         "mart",
     }
 )
+LITERAL_PERIOD = re.compile(r"\d{4}-\d{2}(-\d{2})?(\.\.\d{4}-\d{2}(-\d{2})?)?")
+TRAILING_DAYS = re.compile(r"trailing_([1-9][0-9]{0,3})_days")
 PERIOD_RULES = (
     "previous_day",
     "previous_week",
     "previous_month",
     "current_month",
     "trailing_12_months",
+    "trailing_<N>_days",
 )
 
 
@@ -102,6 +107,11 @@ def resolve_period(rule: str, slot_local: datetime) -> str:
         return _month(day, 0)
     if rule == "trailing_12_months":
         return f"{_month(day, -12)}..{_month(day, -1)}"
+    trailing = TRAILING_DAYS.fullmatch(rule)
+    if trailing:
+        last = day - timedelta(days=1)
+        first = last - timedelta(days=int(trailing.group(1)) - 1)
+        return f"{first.isoformat()}..{last.isoformat()}"
     return rule
 
 
@@ -115,6 +125,14 @@ def _entry(raw: Any, index: int, source: str) -> ScheduleEntry:
     for key in ("name", "notebook", "cron", "period"):
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise ConfigError(f"{where}: key {key!r} must be a non-empty string")
+    period = raw["period"]
+    if period not in PERIOD_RULES and not (
+        TRAILING_DAYS.fullmatch(period) or LITERAL_PERIOD.fullmatch(period)
+    ):
+        raise ConfigError(
+            f"{where}: key 'period' is neither a rule ({', '.join(PERIOD_RULES)}) nor a "
+            f"period such as 2025-01 or 2025-01-01..2025-01-31: {period!r}"
+        )
     if not croniter.is_valid(raw["cron"]):
         raise ConfigError(f"{where}: key 'cron' is not a valid cron expression: {raw['cron']!r}")
     bureaus = raw.get("bureaus", "all")
