@@ -77,7 +77,11 @@ def _gaps(check: str, p: dict[str, float], kind: str) -> str:
 
 
 def _missing(check: str, p: dict[str, float]) -> str:
-    return f"SELECT * FROM ({_gaps(check, p, 'customer')}) UNION ALL SELECT * FROM ({_gaps(check, p, 'area')})"
+    return _gaps(check, p, "customer")
+
+
+def _missing_supply(check: str, p: dict[str, float]) -> str:
+    return _gaps(check, p, "area")
 
 
 def _negative(check: str, p: dict[str, float]) -> str:
@@ -166,8 +170,10 @@ def _codes(check: str, p: dict[str, float]) -> str:
 CHECKS: dict[str, Check] = {
     c.name: c
     for c in (
-        Check("missing_readings", "读数缺失", "missing readings",
-              ("readings", "customers", "area_supply", "areas"), _missing),
+        Check("missing_readings", "读数缺失", "missing readings", ("readings", "customers"),
+              _missing),
+        Check("missing_supply", "台区供电量缺失", "missing station-area supply",
+              ("area_supply", "areas"), _missing_supply),
         Check("negative_readings", "负电量", "negative kWh", ("readings",), _negative),
         Check("duplicate_readings", "重复读数", "duplicated readings", ("readings",), _duplicate),
         Check("register_backwards", "示数倒走", "register going backwards",
