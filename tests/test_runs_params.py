@@ -191,3 +191,14 @@ def test_load_schedule_rejects_bad_entries(tmp_path: Path, entry: str, message: 
     with pytest.raises(ConfigError, match=r"schedule\.yml: entries\[0\]") as info:
         load_schedule(path)
     assert message in str(info.value)
+
+
+def test_schedule_timeout_defaults_to_an_hour_and_zero_lifts_it(tmp_path: Path) -> None:
+    path = tmp_path / "schedule.yml"
+    path.write_text(
+        "entries:\n"
+        "  - {name: a, notebook: n.ipynb, cron: '0 6 * * *', period: previous_day}\n"
+        "  - {name: b, notebook: n.ipynb, cron: '0 6 * * *', period: previous_day, timeout: 0}\n",
+        encoding="utf-8",
+    )
+    assert [e.timeout for e in load_schedule(path).entries] == [3600.0, None]

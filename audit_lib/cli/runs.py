@@ -13,6 +13,8 @@ import yaml
 
 from audit_lib.errors import ConfigError
 
+DEFAULT_CELL_TIMEOUT = 3600.0
+"""A cell running longer than an hour is taken as hung (``--timeout 0`` lifts the limit)."""
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -35,7 +37,13 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--period", help="period passed to the notebook, e.g. 2025-01 or 2025-01..2025-12")
 @click.option("--workers", type=int, default=2, show_default=True, help="parallel processes")
 @click.option("--cluster", help="Dask distributed scheduler, tcp://HOST:PORT")
-@click.option("--timeout", type=float, help="per-cell timeout in seconds")
+@click.option(
+    "--timeout",
+    type=float,
+    default=DEFAULT_CELL_TIMEOUT,
+    show_default=True,
+    help="per-cell timeout in seconds (0: none)",
+)
 @click.option("--outputs", default="outputs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--parameters-dir", default="parameters", show_default=True)
 @click.option("-p", "--param", "params", multiple=True, help="extra parameter KEY=VALUE (YAML)")
@@ -85,7 +93,7 @@ def run(
             parameters_dir=parameters_dir,
             outputs=outputs,
             parameters=_parse_params(params),
-            timeout=timeout,
+            timeout=timeout or None,
             mart=mart,
             progress=not no_progress,
         )

@@ -11,7 +11,7 @@
         cron: "30 6 * * *"       # croniter syntax; a 6th field gives seconds
         period: previous_day     # a rule below, or a literal period such as 2025-01
         workers: 2
-        timeout: 1800            # per-cell timeout, seconds
+        timeout: 1800            # per-cell timeout, seconds (default 3600; 0: none)
         mart: demo/mart          # optional: data mart, fingerprinted in every manifest
         parameters: {}           # extra notebook parameters for every bureau
 
@@ -50,6 +50,7 @@ ENTRY_KEYS = frozenset(
         "mart",
     }
 )
+DEFAULT_TIMEOUT = 3600.0
 LITERAL_PERIOD = re.compile(r"\d{4}-\d{2}(-\d{2})?(\.\.\d{4}-\d{2}(-\d{2})?)?")
 TRAILING_DAYS = re.compile(r"trailing_([1-9][0-9]{0,3})_days")
 PERIOD_RULES = (
@@ -143,9 +144,9 @@ def _entry(raw: Any, index: int, source: str) -> ScheduleEntry:
     workers = raw.get("workers", 2)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"{where}: key 'workers' must be a positive integer")
-    timeout = raw.get("timeout")
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-        raise ConfigError(f"{where}: key 'timeout' must be a positive number of seconds")
+    timeout = raw.get("timeout", DEFAULT_TIMEOUT)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
+        raise ConfigError(f"{where}: key 'timeout' must be a number of seconds ≥ 0 (0: none)")
     if raw.get("mart") is not None and not isinstance(raw["mart"], str):
         raise ConfigError(f"{where}: key 'mart' must be a folder path")
     parameters = raw.get("parameters") or {}
@@ -158,7 +159,7 @@ def _entry(raw: Any, index: int, source: str) -> ScheduleEntry:
         period=raw["period"],
         bureaus=bureaus,
         workers=workers,
-        timeout=float(timeout) if timeout is not None else None,
+        timeout=float(timeout) or None,
         cluster=raw.get("cluster"),
         mart=raw.get("mart"),
         parameters=dict(parameters),
