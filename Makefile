@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 DEMO_ARGS ?= --bureaus 5 --customers 20000 --days 730 --start 2024-01-01 --seed 7
+DEMO_PERIOD ?= 2025-01..2025-12
 
 .PHONY: demo test install sysdeps lint typecheck pytest bench clean-demo
 
@@ -40,6 +41,12 @@ test: lint typecheck pytest
 
 demo: install
 	$(BIN)/audit demo-data --out $(DEMO_DIR) $(DEMO_ARGS)
+	$(BIN)/audit demo-setup --mart $(DEMO_DIR)/mart
+	$(BIN)/audit run notebooks/monitoring.ipynb --bureau all --mart $(DEMO_DIR)/mart \
+	  --period $(DEMO_PERIOD) -p actor=demo_city
+	$(BIN)/audit demo-loop
+	@echo "演示完成 / demo ready: outputs/ (executed notebooks, HTML reports), var/audit.db (tasks)"
+	@echo "  $(BIN)/audit tasks list --as rev_YZ"
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

@@ -31,8 +31,11 @@ COMMANDS: dict[str, str] = {
     "scheduler": "audit_lib.cli.runs:scheduler",
     "schedule": "audit_lib.cli.runs:schedule",
     "detect": "audit_lib.cli.themes:detect_command",
+    "demo-setup": "audit_lib.cli.demo:demo_setup",
+    "demo-loop": "audit_lib.cli.demo:demo_loop",
     "evaluate-detection": "audit_lib.cli.themes:evaluate_command",
     "score": "audit_lib.cli.detect:score",
+    "serve": "audit_lib.cli.serve:serve",
 }
 
 

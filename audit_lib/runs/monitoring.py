@@ -6,6 +6,7 @@ Each function is one notebook cell's work; the notebook shows what it returns.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import pandas as pd
 
@@ -28,12 +29,19 @@ def monitor(
     notebook: str | None = None,
     overrides: Mapping[str, Mapping[str, float | int | str]] | None = None,
 ) -> DetectionRun:
-    """Run every published theme for ``bureau`` over ``period`` (e.g. ``2024-01..2024-12``)."""
+    """Run every published theme for ``bureau`` over ``period`` (e.g. ``2024-01..2024-12``).
+
+    With ``notebook`` (the executed notebook's path, set by ``audit run``) the findings are also
+    written beside it as ``findings.parquet``.
+    """
     start, end = parse_period(period)
-    return detect(
+    run = detect(
         Mart(mart), bureau, start, end, run_id=run_id or None, notebook=notebook or None,
         overrides=overrides,
     )  # fmt: skip
+    if notebook:  # keep the findings beside the executed notebook, as a run artefact
+        run.findings.to_parquet(Path(notebook).with_name("findings.parquet"), index=False)
+    return run
 
 
 def top_findings(findings: pd.DataFrame, per_theme: int = 5) -> pd.DataFrame:
