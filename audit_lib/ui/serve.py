@@ -1,0 +1,202 @@
+"""Serving the apps with Voila: command line, identity, landing page, evidence, limits.
+
+:class:`AuditVoila` is Voila with three additions:
+
+- the **prelaunch hook** (:func:`prelaunch_hook`) runs before each kernel starts: it takes
+  the user the server authenticated, refuses apps the user's role may not open and refuses
+  new kernels past the cap, and injects ``set_server_user(<name>)`` into the notebook's first
+  cell. Voila cannot combine a prelaunch hook with preheated kernels, so kernels start cold
+  (about 0.7 s more per page; measured in ``benchmarks/bench_ui.py``);
+- a **landing page** at ``/`` listing the apps the signed-in user may open;
+- ``/audit/evidence/<task>``: the executed notebook (its HTML report) of a task, served only
+  if the user may see the task (the same scope check as the command line).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import secrets
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.base.handlers import JupyterHandler
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from tornado import web
+from voila.app import Voila
+
+from audit_lib.errors import AuditError
+from audit_lib.tasks.models import User
+from audit_lib.tasks.service import get_task, get_user
+from audit_lib.ui.base import connect
+from audit_lib.ui.i18n import label, role_label, ui_lang
+from audit_lib.ui.identity import (
+    APP_ROLES,
+    APP_TITLES,
+    TOKENS_ENV,
+    apps_for,
+    check_user_name,
+)
+
+APPS_DIR = Path("voila_apps")
+MAX_KERNELS_ENV = "AUDIT_UI_MAX_KERNELS"
+OUTPUTS_ENV = "AUDIT_OUTPUTS"
+DEFAULT_MAX_KERNELS = 20
+
+
+def voila_argv(
+    port: int,
+    apps_dir: Path = APPS_DIR,
+    *,
+    cull_idle_timeout: int = 600,
+    cull_interval: int = 60,
+    tokens_file: Path | None = None,
+) -> list[str]:
+    """The Voila command line of ``audit serve`` (127.0.0.1 only, culling on)."""
+    argv = [
+        str(apps_dir),
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+        "--no-browser",
+        "--Voila.port_retries=0",
+        f"--MappingKernelManager.cull_idle_timeout={cull_idle_timeout}",
+        f"--MappingKernelManager.cull_interval={cull_interval}",
+        "--Voila.identity_provider_class=audit_lib.ui.identity.TokenMapIdentityProvider",
+        "--VoilaConfiguration.show_tracebacks=False",
+    ]
+    if tokens_file is not None:
+        argv.append(f"--TokenMapIdentityProvider.tokens_file={tokens_file}")
+    return argv
+
+
+@cache
+def _factory() -> sessionmaker[Session]:
+    return connect(None)
+
+
+def _user_of(handler: Any) -> User:
+    """The workbench user behind the request's authenticated server user."""
+    who = handler.current_user
+    if who is None:
+        raise web.HTTPError(403, "not signed in")
+    name = check_user_name(getattr(who, "username", ""))
+    with _factory()() as session:
+        try:
+            return get_user(session, name)
+        except AuditError as exc:
+            raise web.HTTPError(403, str(exc)) from None
+
+
+def _max_kernels() -> int:
+    return int(os.environ.get(MAX_KERNELS_ENV, DEFAULT_MAX_KERNELS))
+
+
+def prelaunch_hook(req: Any, notebook: Any, cwd: str) -> Any:
+    """Check the user may open this app and inject their identity into the first cell."""
+    user = _user_of(req)
+    app = Path(cwd).name
+    if app not in APP_ROLES or user.role not in APP_ROLES[app]:
+        raise web.HTTPError(403, f"role {user.role} may not open {app}")
+    running = len(req.kernel_manager.list_kernel_ids())
+    if running >= _max_kernels():
+        raise web.HTTPError(503, f"too many open apps ({running}); try again later")
+    inject = (
+        "import audit_lib.ui.identity as _audit_identity\n"
+        f"_audit_identity.set_server_user({user.name!r})\n"
+    )
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.source = inject + cell.source
+            break
+    return notebook
+
+
+class LandingHandler(JupyterHandler):
+    """``/``: the apps the signed-in user may open."""
+
+    @web.authenticated
+    def get(self) -> None:
+        """Render the list of apps."""
+        user = _user_of(self)
+        lang = ui_lang(None)
+        i = 0 if lang == "zh" else 1
+        items = "".join(
+            f"<li><a class='audit-app-link' id='app-{app}' "
+            f"href='{self.base_url}voila/render/{app}/{app}.ipynb'>{APP_TITLES[app][i]}</a></li>"
+            for app in apps_for(user.role)
+        )
+        who = f"{html.escape(user.name)} · {html.escape(role_label(user.role, lang))}"
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(
+            "<!doctype html><html><head><meta charset='utf-8'><title>营销稽查监控</title></head>"
+            f"<body><h1>营销稽查监控工作台</h1><p>{who}</p><h2>{label('landing', lang)}</h2>"
+            f"<ul>{items}</ul></body></html>"
+        )
+
+
+class EvidenceHandler(JupyterHandler):
+    """``/audit/evidence/<task id>``: the task's executed notebook, scope-checked."""
+
+    @web.authenticated
+    def get(self, task_id: str) -> None:
+        """Send the HTML report (or the notebook) that raised the task."""
+        user = _user_of(self)
+        with _factory()() as session:
+            try:
+                task = get_task(session, int(task_id), user)
+            except AuditError as exc:
+                raise web.HTTPError(403, str(exc)) from None
+        root = Path(os.environ.get(OUTPUTS_ENV, "outputs")).resolve()
+        if not task.notebook:
+            raise web.HTTPError(404, "no notebook")
+        notebook = Path(task.notebook).resolve()
+        if not notebook.is_relative_to(root):
+            raise web.HTTPError(404, "notebook outside the outputs folder")
+        report = notebook.with_suffix(".html")
+        chosen = report if report.is_file() else notebook
+        if not chosen.is_file():
+            raise web.HTTPError(404, "the executed notebook is no longer there")
+        kind = "text/html" if chosen.suffix == ".html" else "application/x-ipynb+json"
+        self.set_header("Content-Type", f"{kind}; charset=utf-8")
+        self.finish(chosen.read_bytes())
+
+
+class AuditVoila(Voila):
+    """Voila with the identity hook, the landing page and the evidence route."""
+
+    def init_settings(self) -> dict[str, Any]:
+        """Install the prelaunch hook, then let Voila build its settings."""
+        self.voila_configuration.prelaunch_hook = prelaunch_hook
+        settings: dict[str, Any] = super().init_settings()
+        return settings
+
+    def init_handlers(self) -> list[Any]:
+        """Voila's handlers, with ours first (tornado takes the first match)."""
+        ours: list[Any] = [
+            (self.server_url.rstrip("/") + "/?", LandingHandler),
+            (self.server_url.rstrip("/") + r"/audit/evidence/(\d+)", EvidenceHandler),
+        ]
+        handlers: list[Any] = super().init_handlers()
+        return ours + handlers
+
+
+def issue_tokens(factory: sessionmaker[Session], path: Path) -> dict[str, str]:
+    """Write a token for every active user to ``path`` (JSON token → user); return it."""
+    with factory() as session:
+        names = session.execute(select(User.name).where(User.active).order_by(User.name))
+        tokens = {secrets.token_urlsafe(24): str(n) for n in names.scalars()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(tokens, ensure_ascii=False, indent=1), encoding="utf-8")
+    path.chmod(0o600)
+    return tokens
+
+
+def serve(argv: list[str], env: dict[str, str]) -> None:
+    """Run the Voila server in this process with ``env`` added (blocks until stopped)."""
+    os.environ.update(env)
+    if TOKENS_ENV not in os.environ:
+        raise AuditError(f"{TOKENS_ENV} is not set")
+    AuditVoila.launch_instance(argv=argv)
