@@ -102,6 +102,7 @@ def test_score_readings_matches_matrix(panel: tuple[np.ndarray, np.ndarray]) -> 
     direct = score_matrix(values, [f"C{i:04d}" for i in range(len(values))])
     merged = out.merge(direct, on="cons_no", suffixes=("", "_m"))
     np.testing.assert_allclose(merged["score"], merged["score_m"])
+    assert out["reason"].str.contains(r"from 2025-\d\d-\d\d").any()  # calendar days named
 
 
 def test_inject_theft_changes_only_after_start(rng: np.random.Generator) -> None:

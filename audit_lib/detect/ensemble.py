@@ -29,10 +29,19 @@ from audit_lib.detect.base import InputKind, finalise_scores
 
 NORMALISERS = ("rank", "zscore", "robust")
 
-DEFAULT_MEMBERS: tuple[str, ...] = ("ECOD", "COPOD", "HBOS", "IForest", "INNE")
-DEFAULT_NORMALISER = "zscore"
+DEFAULT_MEMBERS: tuple[str, ...] = ("ECOD", "IForest", "KNN")
+DEFAULT_NORMALISER = "robust"
+MAX_KNN_FIT_ROWS = 20_000  # KNN's reference set is a random sample above this many rows
 
-SELECTION = "pending: see benchmarks/select_ensemble.py"
+SELECTION = (
+    "Chosen once by benchmarks/select_ensemble.py over 24 ADBench sets that are not ODDS "
+    "sets (exact duplicates, glass/ionosphere/wbc variants and the same-source "
+    "Cardiotocography, landsat and Lymphography excluded; sets above 10,000 rows "
+    "subsampled), pyod's 10-split protocol, among all 63 subsets of {ECOD, COPOD, HBOS, "
+    "IForest, KNN, INNE} × 3 normalisers (rank, zscore, robust): best mean ROC-AUC "
+    "0.7549 = ECOD+IForest+KNN with robust (median/MAD) normalisation (best single member: "
+    "IForest 0.7420). The 17 ODDS sets were not looked at before this choice."
+)
 
 
 def enable_hbos_cache() -> None:
@@ -53,6 +62,34 @@ def enable_hbos_cache() -> None:
     hbos_module._calculate_outlier_scores = cached
 
 
+class SampledKNN(KNN):
+    """pyod KNN whose reference set is a random sample of at most ``max_rows`` rows.
+
+    Below ``max_rows`` it is exactly pyod's KNN. Above, distances to a fixed-size sample
+    keep fitting and scoring near-linear in the number of rows (1M customers stay cheap).
+    """
+
+    def __init__(
+        self, contamination: float = 0.1, max_rows: int = MAX_KNN_FIT_ROWS, seed: int = 0
+    ) -> None:
+        super().__init__(contamination=contamination)
+        self.max_rows = max_rows
+        self.seed = seed
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> SampledKNN:
+        """Fit on (a sample of) ``X``; ``decision_scores_`` covers every row of ``X``."""
+        X = check_array(X, dtype=np.float64)
+        if len(X) <= self.max_rows:
+            super().fit(X)
+            return self
+        pick = np.random.default_rng(self.seed).choice(len(X), self.max_rows, replace=False)
+        super().fit(X[pick])
+        scores = np.asarray(super().decision_function(X))
+        scores[pick] = self.decision_scores_  # sampled rows: leave-self-out, as in pyod
+        finalise_scores(self, scores)
+        return self
+
+
 def make_member(name: str, *, random_state: int | None = 0, contamination: float = 0.1) -> Any:
     """Build one candidate member with pyod's default hyper-parameters.
 
@@ -70,7 +107,7 @@ def make_member(name: str, *, random_state: int | None = 0, contamination: float
         "COPOD": lambda: COPOD(contamination=contamination),
         "HBOS": lambda: HBOS(contamination=contamination),
         "IForest": lambda: IForest(contamination=contamination, random_state=random_state),
-        "KNN": lambda: KNN(contamination=contamination),
+        "KNN": lambda: SampledKNN(contamination=contamination, seed=random_state or 0),
         "INNE": lambda: INNE(contamination=contamination, random_state=random_state),
         "PCA": lambda: PCA(contamination=contamination, random_state=random_state),
     }

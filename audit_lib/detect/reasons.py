@@ -55,14 +55,13 @@ TEMPLATES: dict[str, Template] = {
         "average down " + _down(f["drop_recent"]) + f"% vs previous {h} days (season-adjusted)"
     ),
     "step_drop": lambda f, r, h, d: (
-        "第"
-        + (f["step_pos"] * d).round().astype("Int64").astype(str)
-        + "日起电量阶跃下降"
+        f["step_day_zh"]
+        + "起电量阶跃下降"
         + _down(f["step_drop"])
         + "% / step drop of "
         + _down(f["step_drop"])
-        + "% from day "
-        + (f["step_pos"] * d).round().astype("Int64").astype(str)
+        + "% from "
+        + f["step_day_en"]
     ),
     "drop_vs_peers": lambda f, r, h, d: (
         "电量变化较同类用户中位数低"
@@ -130,10 +129,28 @@ def strongest_feature(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_reasons(
-    features: pd.DataFrame, *, recent: int, history: int, days: int, min_z: float = 2.0
+    features: pd.DataFrame,
+    *,
+    recent: int,
+    history: int,
+    days: int,
+    dates: pd.DatetimeIndex | None = None,
+    min_z: float = 2.0,
 ) -> np.ndarray:
-    """One reason line per row of ``features`` (all rows are scored customers)."""
+    """One reason line per row of ``features`` (all rows are scored customers).
+
+    ``dates`` (one per matrix column) lets a reason name the calendar day of a change
+    instead of its position.
+    """
     name, z = strongest_feature(features)
+    day = np.clip(np.nan_to_num(features["step_pos"].to_numpy() * days).round(), 1, days)
+    day = day.astype(np.int64)
+    if dates is not None and len(dates) == days:
+        label = pd.Series(np.asarray(dates.strftime("%Y-%m-%d"))[day - 1], index=features.index)
+        features = features.assign(step_day_zh=label, step_day_en=label)
+    else:
+        label = pd.Series(day, index=features.index).astype(str)
+        features = features.assign(step_day_zh="第" + label + "日", step_day_en="day " + label)
     out = pd.Series(REASON_NONE, index=features.index, dtype=object)
     for feat, template in TEMPLATES.items():
         mask = (name == feat) & (z >= min_z)

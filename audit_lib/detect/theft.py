@@ -234,10 +234,12 @@ def score_matrix(
     history: int = 90,
     random_state: int = 0,
     source: str = "<matrix>",
+    dates: pd.DatetimeIndex | None = None,
 ) -> pd.DataFrame:
     """Theft-suspicion score of every customer (row) of a customers × days kWh matrix.
 
-    Customers with fewer than ``min_customer_days`` observed days are skipped (score NaN,
+    ``dates`` (optional, one per column) lets reasons name calendar days. Customers with
+    fewer than ``min_customer_days`` observed days are skipped (score NaN,
     ``status`` ``too_few_days``); customers whose every observed day is zero get their own
     reason and status ``all_zero`` (score NaN: the zero-consumption theme handles them).
 
@@ -245,7 +247,9 @@ def score_matrix(
     -------
     pandas.DataFrame
         ``cons_no``, ``score`` (0..1, higher = more suspicious), ``rank``, ``status``,
-        ``reason`` (``中文 / English``), ``reason_zh``, ``reason_en``; most suspicious first.
+        ``reason`` (``中文 / English``), ``reason_zh``, ``reason_en``, and the two component
+        ranks ``score_self`` (self-supervised) and ``score_unsup`` (ensemble), 0..1; most
+        suspicious first.
 
     Raises
     ------
@@ -279,15 +283,23 @@ def score_matrix(
     scores[ok] = det.decision_scores_
     reason = np.full(n, rs.REASON_TOO_FEW.format(n=min_customer_days), dtype=object)
     reason[all_zero] = rs.REASON_ALL_ZERO
-    reason[ok] = rs.build_reasons(det.features_, recent=recent, history=history, days=days)
+    reason[ok] = rs.build_reasons(
+        det.features_, recent=recent, history=history, days=days, dates=dates
+    )
     frame = scores_frame(key_arr, scores, reason)
+    parts = pd.DataFrame({"score_self": np.full(n, np.nan), "score_unsup": np.full(n, np.nan)},
+                         index=key_arr.astype(str))  # fmt: skip
+    parts.loc[ok, "score_self"] = rank01(det.self_scores_)
+    parts.loc[ok, "score_unsup"] = rank01(det.unsup_scores_)
+    frame = frame.join(parts, on=CONS_NO)
     status = pd.Series(STATUS_FEW, index=key_arr.astype(str))
     status[all_zero] = STATUS_ZERO
     status[ok] = STATUS_SCORED
     frame["status"] = status.loc[frame[CONS_NO]].to_numpy()
     split = frame["reason"].str.split(" / ", n=1, expand=True)
     frame["reason_zh"], frame["reason_en"] = split[0], split[1].fillna(split[0])
-    return frame[[CONS_NO, "score", "rank", "status", "reason", "reason_zh", "reason_en"]]
+    cols = [CONS_NO, "score", "rank", "status", "reason", "reason_zh", "reason_en"]
+    return frame[[*cols, "score_self", "score_unsup"]]
 
 
 def score_readings(readings: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFrame:
@@ -298,4 +310,6 @@ def score_readings(readings: pd.DataFrame, *, source: str = "<frame>") -> pd.Dat
     from audit_lib.detect.readings import readings_matrix
 
     values, keys, dates = readings_matrix(readings, source=source)
-    return score_matrix(values, keys, first_weekday=int(dates[0].weekday()), source=source)
+    return score_matrix(
+        values, keys, first_weekday=int(dates[0].weekday()), source=source, dates=dates
+    )
