@@ -38,11 +38,11 @@ def _sqlite_value_frame(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
 def _tuples(frame: pd.DataFrame) -> list[tuple[object, ...]]:
     columns: list[list[object]] = []
     for _, col in frame.items():
-        values = col.astype(object)
         nulls = col.isna().to_numpy()
         if nulls.any():
-            values = values.where(~nulls, None)
-        columns.append(values.tolist())
+            columns.append(col.astype(object).where(~nulls, None).tolist())
+        else:
+            columns.append(col.tolist())
     return list(zip(*columns, strict=True))
 
 
