@@ -9,6 +9,10 @@ quarter never opens another bureau's files; ``sql`` runs any query over the view
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from audit_lib.data.schema import BUREAU, BUREAUS, DATE, MONTH, TABLES, Table
 from audit_lib.errors import DataError
 
 DateLike = str | dt.date | pd.Timestamp
+DEFAULT_MEMORY = "4GB"
 
 
 def to_date(value: DateLike, *, name: str = "date") -> dt.date:
@@ -58,6 +63,9 @@ class Mart:
         The mart folder (``<root>/<table>/bureau=…/month=…/part-*.parquet``).
     threads
         DuckDB worker threads (default: DuckDB's choice).
+    memory_limit
+        DuckDB memory cap, e.g. ``"4GB"`` (default: ``AUDIT_DUCKDB_MEMORY`` or 4GB); bigger
+        queries spill to a private temporary folder.
 
     Examples
     --------
@@ -65,11 +73,19 @@ class Mart:
     >>> mart.readings("YZ", "2025-01-01", "2025-03-31").head()     # doctest: +SKIP
     """
 
-    def __init__(self, root: Path | str, *, threads: int | None = None) -> None:
+    def __init__(
+        self, root: Path | str, *, threads: int | None = None, memory_limit: str | None = None
+    ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError("mart folder does not exist", file=str(self.root))
-        config: dict[str, Any] = {}
+        # a private spill folder and a memory cap: big joins spill instead of taking the machine
+        self._spill = tempfile.mkdtemp(prefix="audit-duckdb-")
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)
+        config: dict[str, Any] = {
+            "memory_limit": memory_limit or os.environ.get("AUDIT_DUCKDB_MEMORY", DEFAULT_MEMORY),
+            "temp_directory": self._spill,
+        }
         if threads:
             config["threads"] = threads
         self.con = duckdb.connect(config=config)
@@ -91,8 +107,9 @@ class Mart:
                 self.con.execute(f"DROP VIEW IF EXISTS {name}")
 
     def close(self) -> None:
-        """Close the DuckDB connection."""
+        """Close the DuckDB connection and remove its spill folder."""
         self.con.close()
+        self._cleanup()
 
     def __enter__(self) -> Mart:
         return self
