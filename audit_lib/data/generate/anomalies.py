@@ -107,6 +107,11 @@ def inject_metering(
         truth.add(kind, rows, start, end, severity, "窃电 / theft")
         cover = rng.random(len(rows)) < 0.4
         events.add(rows[cover], start[cover] + rng.integers(-3, 4, int(cover.sum())), "ERC37")
+        if kind == "theft_onoff_bypass":  # a bypassed meter sometimes reports itself stopped
+            stopped = rng.random(len(rows)) < 0.2
+            events.add(
+                rows[stopped], start[stopped] + rng.integers(0, 8, int(stopped.sum())), "ERC30"
+            )
         all_rows.append(rows)
         all_start.append(start)
 

@@ -117,7 +117,8 @@ def check_config(config: DemoConfig) -> None:
         raise ConfigError(f"--days must be between 28 and 3660, got {config.days}")
     if not (config.start.year >= 2000 and config.end.year <= 2035):
         raise ConfigError(
-            f"--start and --days must keep the period within 2000-01-01..2035-12-31, got {config.start}"
+            "--start and --days must keep the period within 2000-01-01..2035-12-31, "
+            f"got {config.start}..{config.end}"
         )
     if config.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {config.seed}")

@@ -23,7 +23,12 @@ from audit_lib.data.generate.org import digits
 from audit_lib.data.generate.service import EventLog
 from audit_lib.data.generate.truth import TruthLog, draw_windows, expand_windows, window_mask
 
-BAD_CODES = (("cust_class", "居民"), ("status", "normal"), ("cust_class", "resident"))
+BAD_CODES = (  # (table, column, value outside the column's code list)
+    ("customers", "cust_class", "居民"),
+    ("customers", "status", "normal"),
+    ("customers", "cust_class", "resident"),
+    ("meter_events", "code", "ERC99"),
+)
 
 
 @dataclass
@@ -127,10 +132,18 @@ def make_readings(
 
     rows = truth.pick(rng, "dq_bad_code", stable)
     which = rng.integers(0, len(BAD_CODES), len(rows))
-    bad = {int(r): BAD_CODES[w] for r, w in zip(rows, which, strict=True)}
-    labels = np.array([f"customers.{col}={val!r}" for col, val in BAD_CODES], dtype=object)
-    detail = labels[which]
-    truth.add("dq_bad_code", rows, 0, d - 1, 1.0, detail)
+    day = np.zeros(len(rows), dtype=np.int64)
+    end = np.full(len(rows), d - 1)
+    in_events = which == len(BAD_CODES) - 1
+    day[in_events] = rng.integers(0, d, int(in_events.sum()))
+    end[in_events] = day[in_events]
+    events.add(rows[in_events], day[in_events], BAD_CODES[-1][2])
+    bad = {
+        int(r): (BAD_CODES[w][1], BAD_CODES[w][2])
+        for r, w in zip(rows[~in_events], which[~in_events], strict=True)
+    }
+    labels = np.array([f"{t}.{col}={val!r}" for t, col, val in BAD_CODES], dtype=object)
+    truth.add("dq_bad_code", rows, day, end, 1.0, labels[which])
     return extra, bad
 
 
