@@ -148,3 +148,15 @@ def test_cli_overdue_json_and_installed_entry_point(cli_db, capsys, tmp_path, rn
     assert proc.stderr.strip().splitlines() == [
         "error: 未知用户 unknown user 'ghost' (add it: audit users add)"
     ]
+
+
+def test_cli_demo_command(cli_db, capsys, tmp_path, rng) -> None:
+    path = tmp_path / "findings.parquet"
+    make_findings(30, rng, stations=("YZ-S1", "YZ-S2")).to_parquet(path)
+    code, out, err = run(capsys, "tasks", "demo", str(path))
+    assert code == 0, err
+    assert "30 tasks created" in out and "archived 2" in out and "overdue 1" in out
+    code, out, _ = run(
+        capsys, "tasks", "list", "--as", "demo_city", "--state", "appealed", "--json"
+    )
+    assert json.loads(out)["total"] == 1

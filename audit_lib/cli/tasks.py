@@ -305,6 +305,28 @@ def tasks_attach(task_id: int, path: Path, as_user: str, db_url: str | None) -> 
         click.echo(f"attached {row.path} sha256={row.sha256}")
 
 
+@tasks.command("demo")
+@click.argument("path", type=click.Path(path_type=Path))
+@db_option
+def tasks_demo(path: Path, db_url: str | None) -> None:
+    """Demo: users, tasks from a findings Parquet file, some moved along the loop."""
+    from audit_lib.migrations import upgrade
+    from audit_lib.tasks.demo import run_demo
+
+    if not path.exists():
+        raise NotFound(f"findings file not found: {path}")
+    upgrade(db_url)
+    engine = create_engine(db_url)
+    try:
+        summary = run_demo(session_factory(engine), pd.read_parquet(path))
+    finally:
+        engine.dispose()
+    moved = ", ".join(f"{k} {v}" for k, v in sorted(summary.moved.items())) or "none"
+    click.echo(
+        f"demo: {summary.users_added} users, {summary.tasks_created} tasks created; moved: {moved}"
+    )
+
+
 # --------------------------------------------------------------------------- log
 @click.group("log")
 def log() -> None:
