@@ -153,6 +153,7 @@ def test_cli_demo_data_writes_a_data_set(
         (["--bureaus", "99"], "--bureaus"),
         (["--days", "3"], "--days"),
         (["--anomaly-scale", "-1"], "--anomaly-scale"),
+        (["--jobs", "-1"], "--jobs"),
     ],
 )
 def test_cli_demo_data_bad_option_gives_one_clear_line(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -50,9 +51,10 @@ from audit_lib.errors import ConfigError
 @click.option(
     "--jobs",
     type=int,
-    default=1,
+    default=0,
     show_default=True,
-    help="Bureaus generated in parallel processes (output does not depend on it).",
+    help="Bureaus generated in parallel processes; 0 = one per CPU, at most 4. "
+    "The output does not depend on it.",
 )
 @click.option(
     "--source-db",
@@ -76,8 +78,9 @@ def demo_data(
 
     if anomaly_scale < 0:
         raise ConfigError(f"--anomaly-scale must be >= 0, got {anomaly_scale}")
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    if jobs < 0:
+        raise ConfigError(f"--jobs must be >= 0, got {jobs}")
+    jobs = jobs or min(os.cpu_count() or 1, 4)
     rates = {k: min(0.2, v * anomaly_scale) for k, v in DEFAULT_RATES.items()}
     config = DemoConfig(
         bureaus=bureaus,
