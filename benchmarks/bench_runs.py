@@ -6,7 +6,7 @@ each executed notebook (``metadata.papermill.duration``); the overhead of one bu
 manifest's ``duration_s`` minus that sum. By default the notebook is generated here and does a
 fixed numpy computation over a customers × days float32 matrix (so the figures do not depend on
 the data mart); ``--notebook`` takes a real notebook instead (e.g. notebooks/monitoring.ipynb
-with ``--parameters-dir parameters --bureaus YZ,JB,...``).
+with ``--parameters-dir parameters --bureau-list all --mart demo/mart --period 2024-01..2024-12``).
 
 Each configuration is run ``--repeats`` times; the medians are printed and written to
 ``benchmarks/results/runs.json`` with the exact command.
@@ -100,6 +100,7 @@ def measure_once(
         parameters_dir=params_dir,
         outputs=outputs,
         parameters={"customers": args.customers, "days": args.days} if args.builtin else None,
+        mart=args.mart,
         progress=False,
     )
     wall = time.perf_counter() - t0
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--parameters-dir", help="with --notebook: the parameters folder")
     parser.add_argument("--bureau-list", default="all", help="with --notebook: all or B1,B2")
     parser.add_argument("--period", default="2025-01")
+    parser.add_argument("--mart", help="with --notebook: the data mart (passed as `mart`)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "runs.json"))
     args = parser.parse_args()
     args.builtin = args.notebook is None
