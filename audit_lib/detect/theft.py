@@ -30,6 +30,12 @@ from audit_lib.detect.ensemble import DefaultEnsemble
 from audit_lib.detect.features import check_matrix, population_profile, shape_features
 from audit_lib.detect.inject import inject_theft
 
+# The unsupervised view runs on every customer of a bureau (up to ~10⁶ rows), so it uses
+# only members whose cost is linear in the rows (no KNN / LOF). This was the first
+# configuration tried; on development seeds of the SGSC benchmark (100–105, disjoint from
+# the reported seeds) it also beat the tabular default (unsupervised part 0.85 vs 0.80).
+THEFT_MEMBERS: tuple[str, ...] = ("ECOD", "COPOD", "HBOS", "IForest", "INNE")
+THEFT_NORMALISER = "zscore"
 MAX_SELF_SAMPLE = 20_000  # customers copied for self-supervision; bounds the cost
 
 
@@ -160,7 +166,9 @@ class TheftDetector(BaseDetector):
         feats = self.features_.to_numpy(dtype=np.float64)
         z, self.centre_, self.scale_ = robust_standardise(feats)
         names = [str(c) for c in self.features_.columns]
-        self.ensemble_ = DefaultEnsemble(random_state=self.random_state)
+        self.ensemble_ = DefaultEnsemble(
+            members=THEFT_MEMBERS, normaliser=THEFT_NORMALISER, random_state=self.random_state
+        )
         self.ensemble_.fit(orient_features(z, names))
         self.unsup_scores_ = np.asarray(self.ensemble_.decision_scores_)
 
