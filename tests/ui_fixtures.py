@@ -28,7 +28,11 @@ SUBMIT = [
 
 
 def findings_for(
-    bureau: str, cons: list[str], stations: list[str], rng: np.random.Generator
+    bureau: str,
+    cons: list[str],
+    stations: list[str],
+    rng: np.random.Generator,
+    outputs: str = "outputs",
 ) -> pd.DataFrame:
     """One finding per customer (themes in turn) for February 2025."""
     n = len(cons)
@@ -54,14 +58,20 @@ def findings_for(
             "reason_en": "consumption dropped by 62%",
             "evidence": '{"drop_pct": 62}',
             "run_id": "run-1",
-            "notebook": f"outputs/run-1/{bureau}/monitor.ipynb",
+            "notebook": f"{outputs}/run-1/{bureau}/monitor.ipynb",
             "bureau": bureau,
         }
     )
 
 
 def build_database(
-    url: str, rng: np.random.Generator, *, n_yz: int = 30, n_jb: int = 8, submitted: int = 4
+    url: str,
+    rng: np.random.Generator,
+    *,
+    n_yz: int = 30,
+    n_jb: int = 8,
+    submitted: int = 4,
+    outputs: str = "outputs",
 ) -> sessionmaker[Session]:
     """Migrate ``url``, add the standard users (+ ``rev_jb``) and tasks; return a factory."""
     upgrade(url)
@@ -74,7 +84,10 @@ def build_database(
         add_user(session, "rev_jb", "reviewer", "JB")
         city = get_user(session, "city")
         frame = pd.concat(
-            [findings_for("YZ", yz, yz_st, rng), findings_for("JB", jb, ["JB-S1"] * n_jb, rng)],
+            [
+                findings_for("YZ", yz, yz_st, rng, outputs),
+                findings_for("JB", jb, ["JB-S1"] * n_jb, rng, outputs),
+            ],
             ignore_index=True,
         )
         tasks_from_findings(session, frame, city)

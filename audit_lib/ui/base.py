@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,7 +94,12 @@ class AppBase:
         lang: str | None = None,
         **kwargs: Any,
     ) -> T | ErrorApp:
-        """The app for the server's authenticated user (see :mod:`audit_lib.ui.identity`)."""
+        """The app for the server's authenticated user (see :mod:`audit_lib.ui.identity`).
+
+        The kernel serves this one app, so warnings are silenced for good: they would show
+        file paths and code on the page.
+        """
+        warnings.simplefilter("ignore")
         try:
             return cls(connect(db_url), current_user(), mart=open_mart(mart), lang=lang, **kwargs)
         except AuditError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,7 +177,8 @@ class EvidenceChart:
             dt.date.fromisoformat(task["period_start"]),
             dt.date.fromisoformat(task["period_end"]),
         )
-        with self.view:
+        with self.view, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # font fallbacks etc. must not reach the page
             if not len(ev.kwh):
                 print(label("chart_none", self.lang))
                 return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import warnings
 from typing import Any
 
 import ipywidgets as widgets
@@ -170,7 +171,8 @@ class DashboardApp(AppBase):
                 months = [m for m in self.period.options if m <= str(self.period.value)][-12:]
                 first, _ = parse_period(months[0])
                 trend = business_indicators(self.mart, bureau, first, end)
-                with self.trend:
+                with self.trend, warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # font fallbacks must not reach the page
                     fig = indicator_trends(trend)
                     display(fig)
                     plt.close(fig)
