@@ -163,3 +163,28 @@ def test_demo_data_passes_except_the_injected_faults(tmp_path: Path) -> None:
     # a bill whose kWh disagrees with its registers belongs to some injected fault
     mismatch = set(hits.loc[hits.check == "bill_kwh_mismatch", "entity"])
     assert mismatch <= set(truth.entity)
+
+
+def test_missing_runs_respects_open_and_close_days() -> None:
+    import numpy as np
+
+    from audit_lib.data.gaps import missing_runs
+
+    nan = np.nan
+    values = np.array(
+        [
+            [nan, nan, nan, 1, 1, nan, nan, nan, nan, 1],  # runs at 0..2 and 5..8
+            [nan, nan, nan, nan, 1, 1, 1, nan, nan, nan],  # opened on day 2, closed after 8
+            [1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+        ],
+        dtype=np.float32,
+    )
+    rows, starts, lengths = missing_runs(values, np.array([0, 2, 0]), np.array([9, 8, 9]), 3)
+    assert list(zip(rows, starts, lengths, strict=True)) == [(0, 0, 3), (0, 5, 4)]
+    rows, starts, lengths = missing_runs(values, np.array([0, 2, 0]), np.array([9, 8, 9]), 2)
+    assert list(zip(rows, starts, lengths, strict=True)) == [
+        (0, 0, 3),
+        (0, 5, 4),
+        (1, 2, 2),
+        (1, 7, 2),
+    ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from audit_lib.data.access import Mart
+from audit_lib.data.gaps import customer_gaps
 from audit_lib.data.schema import (
     CUSTOMER_CLASSES,
     CUSTOMER_STATUSES,
@@ -33,7 +34,8 @@ class Check:
     name_zh: str
     name_en: str
     tables: tuple[str, ...]
-    query: Callable[[str, dict[str, float]], str]
+    query: Callable[[str, dict[str, float]], str] | None = None
+    run: Callable[[Mart, str | None, dict[str, float]], pd.DataFrame] | None = None
 
 
 def _in(values: Iterable[str]) -> str:
@@ -49,7 +51,8 @@ def _gaps(check: str, p: dict[str, float], kind: str) -> str:
     """Runs of at least ``min_missing_days`` days without a non-null value (gaps and islands).
 
     Customers are expected from their open date to the day before their close date, areas
-    every day; both within the span of days the table holds for the bureau.
+    every day; both within the span of days the table holds for the bureau. (Customers use
+    the matrix form in :mod:`audit_lib.data.gaps`; this SQL serves the station areas.)
     """
     if kind == "customer":
         facts, key, value, ref = "readings", "cons_no", "kwh", "customers"
@@ -76,8 +79,38 @@ def _gaps(check: str, p: dict[str, float], kind: str) -> str:
     WHERE date_diff('day', first, last) + 1 >= {int(p["min_missing_days"])}"""
 
 
-def _missing(check: str, p: dict[str, float]) -> str:
-    return _gaps(check, p, "customer")
+def _missing(mart: Mart, check: str, bureau: str | None, p: dict[str, float]) -> pd.DataFrame:
+    """Missing readings per bureau on the matrix (see :mod:`audit_lib.data.gaps`)."""
+    frames = []
+    for code in [bureau] if bureau else mart.bureau_codes():
+        runs = customer_gaps(mart, code, int(p["min_missing_days"]))
+        if len(runs):
+            frames.append(runs.assign(bureau=code))
+    if not frames:
+        return pd.DataFrame(columns=HIT_COLUMNS)
+    runs = pd.concat(frames, ignore_index=True)
+    first = runs.start.dt.strftime("%Y-%m-%d")
+    last = runs.end.dt.strftime("%Y-%m-%d")
+    n = runs.days.astype(str)
+    return pd.DataFrame(
+        {
+            "entity": runs.entity,
+            "entity_kind": "customer",
+            "check": check,
+            "date": runs.start,
+            "month": runs.start.dt.strftime("%Y-%m"),
+            "detail": "连续 "
+            + n
+            + " 天无数据 ("
+            + first
+            + " 至 "
+            + last
+            + ") / "
+            + n
+            + " days missing",
+            "bureau": runs.bureau,
+        }
+    )
 
 
 def _missing_supply(check: str, p: dict[str, float]) -> str:
@@ -171,7 +204,7 @@ CHECKS: dict[str, Check] = {
     c.name: c
     for c in (
         Check("missing_readings", "读数缺失", "missing readings", ("readings", "customers"),
-              _missing),
+              run=lambda m, b, p: _missing(m, "missing_readings", b, p)),
         Check("missing_supply", "台区供电量缺失", "missing station-area supply",
               ("area_supply", "areas"), _missing_supply),
         Check("negative_readings", "负电量", "negative kWh", ("readings",), _negative),
@@ -200,6 +233,10 @@ def run_check(mart: Mart, name: str, bureau: str | None = None, **params: float)
     check = CHECKS[name]
     if not all(mart.has_table(t) for t in check.tables):
         return pd.DataFrame(columns=HIT_COLUMNS)
+    if check.run is not None:
+        hits = check.run(mart, bureau, {**DEFAULTS, **params})
+        return hits.sort_values(["entity", "date"], ignore_index=True)[HIT_COLUMNS]
+    assert check.query is not None
     sql = check.query(name, {**DEFAULTS, **params})
     cur = mart.con.cursor()
     try:
