@@ -8,7 +8,7 @@ import pytest
 from detect_data import make_daily, to_long
 from sklearn.metrics import roc_auc_score
 
-from audit_lib.detect.evidence import explain
+from audit_lib.detect.evidence import explain, explain_top
 from audit_lib.detect.inject import KINDS, inject_theft
 from audit_lib.detect.metrics import map_at_k, precision_at_k, precision_recall_f1
 from audit_lib.detect.supervised import evaluate_blend
@@ -148,3 +148,16 @@ def test_supervised_blend_is_evaluated_on_held_out_customers(rng: np.random.Gene
     periods = np.tile([2024, 2025], n // 2)
     timed = evaluate_blend(x, y, unsup, periods=periods, cutoff=2025)
     assert set(timed) == {"unsupervised", "supervised", "blend"}
+
+
+def test_explain_top_covers_only_the_top_k(
+    panel: tuple[np.ndarray, np.ndarray], scored: pd.DataFrame
+) -> None:
+    values, labels = panel
+    keys = [f"K{i:03d}" for i in range(len(values))]
+    dates = pd.date_range("2025-01-01", periods=values.shape[1], freq="D")
+    ev = explain_top(values, keys, scored, k=5, dates=dates)
+    assert ev["cons_no"].tolist() == scored["cons_no"].head(5).tolist()
+    thieves = {keys[i] for i in np.flatnonzero(labels)}
+    hits = ev[ev["cons_no"].isin(thieves)]
+    assert (hits["change_pct"] < -40).all() and len(hits) >= 3

@@ -66,3 +66,42 @@ def explain(series: pd.Series | np.ndarray, *, period: int = 7) -> dict[str, Any
         "p_value": float(fit.pvalues[1]),
         "seasonal_strength": float(max(strength, 0.0)),
     }
+
+
+def explain_top(
+    values: np.ndarray,
+    keys: np.ndarray | list[str],
+    scored: pd.DataFrame,
+    *,
+    k: int = 20,
+    dates: pd.DatetimeIndex | None = None,
+) -> pd.DataFrame:
+    """:func:`explain` for the ``k`` highest-scored customers only (evidence for the few).
+
+    Parameters
+    ----------
+    values, keys
+        The customers × days matrix that was scored and its customer numbers (row order).
+    scored
+        The score frame (``cons_no``, ``score``), e.g. from ``score_matrix``.
+    k
+        How many top customers to explain.
+    dates
+        Column dates, so ``change_day`` is a date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per explained customer: ``cons_no`` plus the keys of :func:`explain`;
+        customers with too little data get an ``error`` text instead of a crash.
+    """
+    index = pd.Index(np.asarray(keys, dtype=object).astype(str))
+    top = scored.dropna(subset=["score"]).nlargest(k, "score")["cons_no"].astype(str)
+    rows = []
+    for cons_no in top:  # k customers, never the whole bureau
+        series = pd.Series(values[index.get_loc(cons_no)], index=dates)
+        try:
+            rows.append({"cons_no": cons_no, **explain(series)})
+        except DataError as exc:
+            rows.append({"cons_no": cons_no, "error": str(exc)})
+    return pd.DataFrame(rows)
