@@ -47,6 +47,7 @@ demo: install
 	$(BIN)/audit demo-loop
 	@echo "演示完成 / demo ready: outputs/ (executed notebooks, HTML reports), var/audit.db (tasks)"
 	@echo "  $(BIN)/audit tasks list --as rev_YZ"
+	$(BIN)/audit serve --mart $(DEMO_DIR)/mart --issue-tokens
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
