@@ -86,3 +86,15 @@ def test_detector_auc_floor_on_planted_anomalies(fitted: dict[str, Any]) -> None
     assert auc >= AUC_FLOOR[det.input_kind], f"{fitted['name']}: AUC {auc:.3f}"
     # higher = more anomalous: the planted rows score above the median on average
     assert det.decision_scores_[fitted["y"] == 1].mean() > np.median(det.decision_scores_)
+
+
+def test_sampled_knn_scores_every_row_above_the_cap() -> None:
+    from audit_lib.detect.ensemble import SampledKNN
+
+    x, y = planted("tabular", seed=3)
+    det = SampledKNN(max_rows=100, seed=0).fit(x)
+    assert det.decision_scores_.shape == (len(x),)
+    assert set(np.unique(det.labels_)) <= {0, 1}
+    assert roc_auc_score(y, det.decision_scores_) >= 0.95
+    again = SampledKNN(max_rows=100, seed=0).fit(x)
+    np.testing.assert_allclose(again.decision_scores_, det.decision_scores_)
