@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from tasks_fixtures import pg_template, pg_url  # noqa: F401  (fixtures)
 from ui_fixtures import build_database, build_mart, submitted_ids
 
 from audit_lib.data.access import Mart
@@ -147,3 +148,22 @@ def test_review_evidence_chart_and_masked_customer(
     assert len(shown.kwh) > 50 and len(shown.peers) > 0 and len(shown.loss) > 0
     assert "客**" in app.detail.value and "客户1" not in app.detail.value
     assert "Findings and reasons" in app.detail.value
+
+
+@pytest.mark.pg
+def test_review_filters_and_approve_on_postgresql(pg_url: str) -> None:  # noqa: F811
+    factory = build_database(pg_url, np.random.default_rng(7))
+    try:
+        task_id = submitted_ids(factory, 1)[0]
+        app = ReviewApp(factory, "rev_yz")
+        app.theme_filter.value = "abrupt_drop"
+        assert app.page is not None and app.page.total == len(range(1, 30, 4))
+        app.theme_filter.value = None
+        app.state_filter.value = "result_submitted"
+        assert app.page.total == 4
+        app.inbox.value = task_id
+        app.buttons["start_review"].click()
+        app.buttons["approve"].click()
+        assert _state(factory, task_id) == "approved", app.status.value
+    finally:
+        factory.kw["bind"].dispose()
