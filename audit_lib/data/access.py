@@ -148,6 +148,10 @@ class Mart:
         )
         return sorted(str(p) for d in m_dirs for p in d.glob("*.parquet"))
 
+    def scan_sql(self, table: Table | str, files: Sequence[str]) -> str:
+        """A ``SELECT`` over some of a table's files (from :meth:`files`), schema columns."""
+        return self._scan(TABLES[table] if isinstance(table, str) else table, files)
+
     def _scan(self, spec: Table, files: Sequence[str]) -> str:
         """A ``SELECT`` over ``files`` returning the table's columns in schema order."""
         listing = "[" + ", ".join(_quote(f) for f in files) + "]"

@@ -15,10 +15,14 @@ import pandas as pd
 
 from audit_lib.data.access import Mart
 from audit_lib.data.gaps import customer_gaps
+from audit_lib.data.mart import partitions
 from audit_lib.data.schema import (
+    BUREAU,
     CUSTOMER_CLASSES,
     CUSTOMER_STATUSES,
     METER_EVENT_CODES,
+    MONTH,
+    READINGS,
     TICKET_KINDS,
 )
 from audit_lib.errors import ConfigError
@@ -124,13 +128,30 @@ def _negative(check: str, p: dict[str, float]) -> str:
     FROM readings WHERE {_bureau()} AND kwh < 0"""
 
 
-def _duplicate(check: str, p: dict[str, float]) -> str:
-    return f"""
-    SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check", date,
-           any_value(month) AS month,
-           printf('同日 %d 条读数 / %d readings on one day', count(*), count(*)) AS detail,
-           any_value(bureau) AS bureau
-    FROM readings WHERE {_bureau()} GROUP BY cons_no, date HAVING count(*) > 1"""
+def _duplicate(mart: Mart, check: str, bureau: str | None, p: dict[str, float]) -> pd.DataFrame:
+    """Readings repeated on the same customer and day, one month partition at a time.
+
+    Duplicates share the day, hence the month partition: grouping partition by partition
+    keeps the hash table to one month of one bureau.
+    """
+    frames = []
+    for rel in partitions(mart.root, READINGS):
+        values = dict(part.split("=", 1) for part in rel.parts)
+        if bureau is not None and values[BUREAU] != bureau:
+            continue
+        files = mart.files(READINGS, [values[BUREAU]], [values[MONTH]])
+        if not files:
+            continue
+        frames.append(
+            mart.sql(f"""
+            SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check", date,
+                   any_value(month) AS month,
+                   printf('同日 %d 条读数 / %d readings on one day', count(*), count(*)) AS detail,
+                   any_value(bureau) AS bureau
+            FROM ({mart.scan_sql(READINGS, files)}) GROUP BY cons_no, date HAVING count(*) > 1""")
+        )
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=HIT_COLUMNS)
 
 
 # a meter replaced during the month (换表) legitimately breaks the register sequence of its bill
@@ -208,7 +229,8 @@ CHECKS: dict[str, Check] = {
         Check("missing_supply", "台区供电量缺失", "missing station-area supply",
               ("area_supply", "areas"), _missing_supply),
         Check("negative_readings", "负电量", "negative kWh", ("readings",), _negative),
-        Check("duplicate_readings", "重复读数", "duplicated readings", ("readings",), _duplicate),
+        Check("duplicate_readings", "重复读数", "duplicated readings", ("readings",),
+              run=lambda m, b, p: _duplicate(m, "duplicate_readings", b, p)),
         Check("register_backwards", "示数倒走", "register going backwards",
               ("bills", "meters"), _backwards),
         Check("bill_kwh_mismatch", "电量与示数不符", "billed kWh ≠ register × multiplier",
