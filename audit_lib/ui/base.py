@@ -13,17 +13,19 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ipywidgets as widgets
 from sqlalchemy.orm import Session, sessionmaker
 
-from audit_lib.data.access import Mart
 from audit_lib.db import create_engine, session_factory
 from audit_lib.errors import AuditError, ConfigError
 from audit_lib.tasks.service import get_user
 from audit_lib.ui.i18n import label, role_label, ui_lang
 from audit_lib.ui.identity import current_user
+
+if TYPE_CHECKING:
+    from audit_lib.data.access import Mart
 
 log = logging.getLogger(__name__)
 MART_ENV = "AUDIT_MART"
@@ -42,6 +44,8 @@ def open_mart(path: str | Path | None = None) -> Mart | None:
         return None
     if not Path(where).is_dir():
         raise ConfigError(f"mart folder not found: {where}")
+    from audit_lib.data.access import Mart
+
     return Mart(where)
 
 

@@ -9,21 +9,27 @@ station area's daily line loss rate. Data come from the mart in four DuckDB quer
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
+import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib import font_manager
-from matplotlib.figure import Figure
 
-from audit_lib.data.access import Mart
-from audit_lib.detect.evidence import explain
 from audit_lib.errors import AuditError
 from audit_lib.ui.i18n import label
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from audit_lib.data.access import Mart
+
+# statsmodels (change points) and pyplot take seconds to import: the app shows first, they
+# load in the background (see EvidenceChart) or on first use.
+SLOW_IMPORTS = ("audit_lib.detect.evidence", "matplotlib.pyplot")
 
 log = logging.getLogger(__name__)
 HISTORY_DAYS = 180
@@ -99,6 +105,8 @@ def load_evidence(mart: Mart, cons_no: str, bureau: str, start: dt.date, end: dt
         [bureau, months, cons_no],
     )
     change = None
+    from audit_lib.detect.evidence import explain
+
     if len(kwh):
         try:
             change = explain(kwh.set_index("date")["kwh"])
@@ -108,12 +116,16 @@ def load_evidence(mart: Mart, cons_no: str, bureau: str, start: dt.date, end: dt
 
 
 def _has_cjk_font() -> bool:
+    from matplotlib import font_manager
+
     names = {f.name for f in font_manager.fontManager.ttflist}
     return bool(names & {"Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei"})
 
 
 def evidence_figure(ev: Evidence, lang: str = "zh") -> Figure:
     """Draw :class:`Evidence` (labels in English when no CJK font is installed)."""
+    import matplotlib.pyplot as plt
+
     lang = lang if _has_cjk_font() else "en"
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(9, 4.8), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
@@ -152,6 +164,11 @@ def evidence_figure(ev: Evidence, lang: str = "zh") -> Figure:
     return fig
 
 
+def _preload() -> None:
+    for name in SLOW_IMPORTS:
+        importlib.import_module(name)
+
+
 class EvidenceChart:
     """A widget showing the evidence chart of the selected task."""
 
@@ -161,6 +178,8 @@ class EvidenceChart:
         self.view = widgets.Output()
         self.view.add_class("audit-evidence-chart")
         self.shown: Evidence | None = None
+        if mart is not None:
+            threading.Thread(target=_preload, daemon=True).start()
 
     def show(self, task: dict[str, Any]) -> None:
         """Draw the chart of ``task`` (a :func:`show_task` view); a note if there is no data."""
@@ -183,6 +202,7 @@ class EvidenceChart:
                 print(label("chart_none", self.lang))
                 return
             fig = evidence_figure(ev, self.lang)
+            import matplotlib.pyplot as plt
             from IPython.display import display
 
             display(fig)

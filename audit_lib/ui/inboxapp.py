@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from sqlalchemy.orm import Session, sessionmaker
 
-from audit_lib.data.access import Mart
 from audit_lib.tasks.machine import STATE_LABELS
 from audit_lib.tasks.queries import Page, show_task
 from audit_lib.tasks.service import act, commit_or_conflict
@@ -24,6 +23,9 @@ from audit_lib.ui.charts import EvidenceChart
 from audit_lib.ui.i18n import action_label, label, state_label
 from audit_lib.ui.inbox import SORTS, InboxFilter, inbox_choices, list_inbox
 from audit_lib.ui.taskview import customer_card, task_html
+
+if TYPE_CHECKING:
+    from audit_lib.data.access import Mart
 
 
 class InboxApp(AppBase):

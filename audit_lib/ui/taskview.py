@@ -8,13 +8,15 @@ from __future__ import annotations
 import html
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from audit_lib.data.access import Mart
 from audit_lib.ui.i18n import action_label, label, outcome_label, state_label
 from audit_lib.ui.masking import mask_frame
+
+if TYPE_CHECKING:
+    from audit_lib.data.access import Mart
 
 EVIDENCE_URL = "audit/evidence/{task_id}"  # served by audit serve, scope-checked
 

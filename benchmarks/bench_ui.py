@@ -1,0 +1,222 @@
+"""Benchmark: the review app with 100,000 tasks in the database (issue 6).
+
+Figures (targets of the issue):
+
+* ``ready_s``: ``ReviewApp`` built for a reviewer whose scope holds all the tasks (widgets,
+  filter choices, first page) — target ≤ 3 s;
+* ``filter_ms``: one filter/sort/page change (state, theme, minimum priority, overdue, sort,
+  next page), each a count + one page query — target ≤ 300 ms;
+* ``action_ms``: a review action clicked (``act`` + commit + audit log + task view and inbox
+  refreshed) — target ≤ 200 ms;
+* with ``--browser``: ``page_ready_s``, from navigation to the review app's widgets visible
+  in Chromium through ``audit serve`` (a cold kernel per page: Voila's prelaunch hook, which
+  passes the signed-in user, cannot be combined with preheated kernels).
+
+Tasks come from ``bench_tasks.findings`` (one bureau, 100,000 customers, a fifth with two
+themes) through the real intake, on a fresh SQLite file. Medians of ``--runs``; peak RSS and
+the 1-minute load average (the machine is shared) are recorded beside.
+
+Run: ``.venv/bin/python benchmarks/bench_ui.py [--tasks 100000] [--runs 5] [--browser]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_tasks import findings  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from audit_lib.db import create_engine, session_factory  # noqa: E402
+from audit_lib.migrations import upgrade  # noqa: E402
+from audit_lib.tasks.models import Task  # noqa: E402
+from audit_lib.tasks.service import (  # noqa: E402
+    act,
+    add_user,
+    commit_or_conflict,
+    get_user,
+    tasks_from_findings,
+)
+from audit_lib.ui.review import ReviewApp  # noqa: E402
+from audit_lib.ui.serve import issue_tokens  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "ui.json"
+WORK = ROOT / "var" / "bench" / "ui"
+SUBMITTED = 40
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def build(n_tasks: int) -> str:
+    """A fresh SQLite database with ``n_tasks`` tasks, some submitted for review."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{WORK / f'ui-{uuid.uuid4().hex[:8]}.db'}"
+    upgrade(url)
+    factory = session_factory(create_engine(url))
+    with factory() as s:
+        add_user(s, "city", "city_auditor")
+        add_user(s, "aud", "bureau_auditor", "YZ")
+        add_user(s, "han", "station_handler", "YZ", "S1")
+        add_user(s, "rev", "reviewer", "YZ")
+        s.commit()
+        tasks_from_findings(s, findings(n_tasks), get_user(s, "city"))
+        s.commit()
+    with factory() as s:
+        stmt = select(Task.id).where(Task.station_id == "S1").order_by(Task.id).limit(SUBMITTED)
+        s1 = list(s.execute(stmt).scalars())
+    for task_id in s1:
+        for action, user, outcome in (("dispatch", "aud", None), ("accept", "han", None),
+                                      ("submit_result", "han", "no_problem")):  # fmt: skip
+            with factory() as s:
+                act(s, task_id, action, user, outcome=outcome)
+                commit_or_conflict(s)
+    return url
+
+
+def timed(fn: Any) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench_widgets(url: str, runs: int) -> dict[str, Any]:
+    factory = session_factory(create_engine(url))
+    ready = [timed(lambda: ReviewApp(factory, "rev")) for _ in range(runs)]
+    app = ReviewApp(factory, "rev")
+    assert app.page is not None and app.page.total > 0, "the reviewer sees no task"
+    in_scope = app.page.total
+    changes: list[tuple[Any, str, Any]] = [
+        (app.state_filter, "value", "result_submitted"),
+        (app.state_filter, "value", None),
+        (app.theme_filter, "value", "theft_suspicion"),
+        (app.theme_filter, "value", None),
+        (app.priority_filter, "value", 150.0),
+        (app.priority_filter, "value", 0.0),
+        (app.overdue_filter, "value", True),
+        (app.overdue_filter, "value", False),
+        (app.sort_by, "value", "money_at_risk"),
+        (app.sort_by, "value", "priority"),
+    ]
+    filt: list[float] = []
+    for _ in range(max(1, runs // 2)):
+        for widget, attr, value in changes:
+            filt.append(timed(lambda w=widget, a=attr, v=value: setattr(w, a, v)))
+        filt.append(timed(app.next.click))
+        filt.append(timed(app.prev.click))
+    app.state_filter.value = "result_submitted"
+    todo = [r["id"] for r in app.page.rows]
+    actions: list[float] = []
+    if not todo:
+        raise SystemExit("no submitted task to review: the benchmark data are wrong")
+    for task_id in todo[: SUBMITTED // 2]:
+        app.open_task(task_id)
+        actions.append(timed(app.buttons["start_review"].click))
+        app.comment.value = "benchmark"
+        actions.append(timed(app.buttons["approve"].click))
+        assert app.task is not None and app.task["state"] == "approved", app.status.value
+    return {
+        "tasks_in_scope": in_scope,
+        "ready_s": round(statistics.median(ready), 3),
+        "filter_ms": round(1000 * statistics.median(filt), 1),
+        "filter_max_ms": round(1000 * max(filt), 1),
+        "action_ms": round(1000 * statistics.median(actions), 1),
+        "action_max_ms": round(1000 * max(actions), 1),
+        "n_filter": len(filt),
+        "n_actions": len(actions),
+    }
+
+
+def bench_browser(url: str, runs: int) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    factory = session_factory(create_engine(url))
+    tokens_file = WORK / "tokens.json"
+    token = {n: t for t, n in issue_tokens(factory, tokens_file).items()}["rev"]
+    port = 18000 + os.getpid() % 1000
+    cmd = [sys.executable, "-m", "audit_lib.cli", "serve", "--port", str(port), "--db", url,
+           "--tokens", str(tokens_file)]  # fmt: skip
+    log = (WORK / "serve.log").open("wb")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    times: list[float] = []
+    try:
+        import urllib.request
+
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{base}/voila/static/voila.js", timeout=5)
+                break
+            except OSError:
+                time.sleep(1)
+        with sync_playwright() as p:
+            chromium = shutil.which("chromium")
+            if chromium is None:
+                raise SystemExit("--browser needs Debian's chromium (make sysdeps)")
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(f"{base}/?token={token}")
+            for _ in range(runs):
+                t = time.perf_counter()
+                page.goto(f"{base}/voila/render/task_review/task_review.ipynb",
+                          wait_until="commit", timeout=300_000)  # fmt: skip
+                page.locator(".audit-inbox option").first.wait_for(timeout=300_000)
+                times.append(time.perf_counter() - t)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return {"page_ready_s": round(statistics.median(times), 2), "page_ready_all_s": times}
+
+
+def main() -> None:
+    """Build the database, run the cases, print and write ``benchmarks/results/ui.json``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--browser", action="store_true", help="also time the page in Chromium")
+    args = parser.parse_args()
+    t = time.perf_counter()
+    url = build(args.tasks)
+    out: dict[str, Any] = {
+        "command": " ".join(["benchmarks/bench_ui.py", *sys.argv[1:]]),
+        "tasks": args.tasks,
+        "build_s": round(time.perf_counter() - t, 1),
+        "load_1min_before": os.getloadavg()[0],
+    }
+    out |= bench_widgets(url, args.runs)
+    if args.browser:
+        out |= bench_browser(url, max(1, args.runs // 2 + 1))
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["load_1min_after"] = os.getloadavg()[0]
+    out["targets"] = {"ready_s": 3.0, "filter_ms": 300, "action_ms": 200}
+    print(json.dumps(out, indent=2, ensure_ascii=False))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
