@@ -14,6 +14,11 @@ compared with two baselines computed in the same run: the drop ratio (mean of th
 third / first third of each customer's observed span, lower = more suspicious) and pyod
 IForest on the raw daily vectors (missing days filled with the customer's median).
 
+Honesty note: the reported seeds are 1000…1009. While the theft score was being built,
+design choices (the unsupervised members of the theft score, weekly vs daily change scans)
+were compared on development seeds 100…105 only — but on the same 46 households, so these
+figures are not a fully independent test.
+
 Run: ``.venv/bin/python benchmarks/bench_sgsc.py [--seeds 10]``.
 """
 
