@@ -155,12 +155,12 @@ def bench_intake(backend: str, n_tasks: int) -> dict[str, float]:
         drop_database(url, name)
 
 
-def _worker(url: str, ids: list[int], start: float) -> int:
+def _worker(url: str, ids: list[int], start: float) -> tuple[int, float]:
     engine = create_engine(url, pool_size=1, pool_pre_ping=False)
     factory = session_factory(engine)
     while time.time() < start:
         time.sleep(0.001)
-    done = 0
+    done, cpu0 = 0, time.process_time()
     for tid in ids:
         for action, user, outcome in STEPS:
             with factory() as s:
@@ -168,7 +168,7 @@ def _worker(url: str, ids: list[int], start: float) -> int:
                 commit_or_conflict(s)
                 done += 1
     engine.dispose()
-    return done
+    return done, time.process_time() - cpu0
 
 
 def bench_transitions(workers: int, per_worker: int) -> dict[str, float]:
@@ -189,11 +189,13 @@ def bench_transitions(workers: int, per_worker: int) -> dict[str, float]:
         with mp.get_context("fork").Pool(workers) as pool:
             counts = pool.starmap(_worker, [(url, share, start) for share in shares])
         seconds = time.time() - start
-        total = sum(counts)
+        total = sum(n for n, _ in counts)
+        cpu_ms = 1000 * sum(c for _, c in counts) / max(total, 1)
         return {
             "transitions": float(total),
             "seconds": seconds,
             "per_second": total / seconds,
+            "client_cpu_ms_per_transition": cpu_ms,
             "load_1min": load,
         }
     finally:
@@ -225,6 +227,7 @@ def main() -> None:
                 "runs_s": secs,
                 "target_s": 10.0,
                 "load_1min": [r["load_1min"] for r in runs],
+                "client_cpu_s": [r["cpu_s"] for r in runs],
             }
             print(
                 f"intake {backend}: {args.tasks} tasks, median {statistics.median(secs):.2f} s "
@@ -241,6 +244,7 @@ def main() -> None:
             "runs_per_s": rates,
             "target_per_s": 500.0,
             "load_1min": [r["load_1min"] for r in runs],
+            "client_cpu_ms_per_transition": [r["client_cpu_ms_per_transition"] for r in runs],
         }
         print(
             f"transitions pg: {args.workers} workers, median {statistics.median(rates):.0f}/s "
