@@ -92,17 +92,16 @@ def inject_theft(
     out = np.where(sel[:, None] & active & off, np.float32(0.0), out)
     # flattened: a flat line at a fraction of the customer's mean after the start
     sel = rows("flattened")
-    with np.errstate(invalid="ignore"):
-        after = np.where(active, x, np.nan)
-        mean_after = np.nanmean(np.where(sel[:, None], after, np.nan), axis=1, keepdims=True)
+    after = np.where(sel[:, None] & active, x, np.nan)
+    n_after = np.sum(~np.isnan(after), axis=1, keepdims=True)
+    mean_after = np.nansum(after, axis=1, keepdims=True) / np.maximum(n_after, 1)
     level = (np.nan_to_num(mean_after) * rng.uniform(0.3, 1.0, size=(n, 1))).astype(np.float32)
     jitter = (1.0 + 0.03 * rng.standard_normal((n, days))).astype(np.float32)
     out = np.where(sel[:, None] & active & ~np.isnan(x), level * jitter, out)
     # capped at a low quantile of the customer's own readings
     sel = rows("capped")
     q = rng.uniform(0.2, 0.6, size=n)
-    with np.errstate(invalid="ignore"):
-        srt = np.sort(np.where(sel[:, None], x, np.nan), axis=1)
+    srt = np.sort(np.where(sel[:, None], x, np.nan), axis=1)
     n_obs = np.sum(~np.isnan(srt), axis=1)
     idx = np.clip((q * np.maximum(n_obs - 1, 0)).astype(np.int64), 0, days - 1)
     cap = srt[np.arange(n), idx][:, None]
