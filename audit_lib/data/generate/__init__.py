@@ -123,7 +123,10 @@ def generate_demo(
     sizes = bureau_sizes(config)
     tasks = [(mart, config, i, source) for i in range(config.bureaus)]
     if jobs > 1 and config.bureaus > 1:
-        ctx = multiprocessing.get_context("spawn")  # no fork after Arrow started its threads
+        # forkserver: workers fork from a fresh, thread-free process that has imported the
+        # generator once (forking a process whose Arrow threads run can deadlock)
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["audit_lib.data.generate"])
         largest_first = sorted(tasks, key=lambda t: -sizes[t[2]])  # balances the workers
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             out_of_order = list(pool.map(_run_bureau, largest_first))
