@@ -64,6 +64,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "refresh": ("刷新", "Refresh"),
     "landing": ("可用应用", "Apps you may open"),
     "error": ("错误", "Error"),
+    "col_findings": (
+        "主题|评分|严重程度|涉及金额 (元)|原因",
+        "theme|score|severity|money (元)|reason",
+    ),
+    "col_history": ("序号|时间|操作人|操作|状态|意见", "#|time|actor|action|state|comment"),
 }
 
 

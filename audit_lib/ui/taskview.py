@@ -72,9 +72,15 @@ def task_html(task: dict[str, Any], customer: dict[str, str], lang: str = "zh") 
         )
     reason = "reason_zh" if zh else "reason_en"
     findings = _table(
-        ["theme", "score", "severity", "money", "reason"],
+        label("col_findings", lang).split("|"),
         [
-            [f["theme_id"], f"{f['score']:.2f}", f["severity"], f["money_at_risk"], f[reason]]
+            [
+                f["theme_id"],
+                f"{f['score']:.2f}",
+                f["severity"],
+                f"{f['money_at_risk'] or 0:,.2f}",
+                f[reason],
+            ]
             for f in task["findings"]
         ],
         "audit-findings",
@@ -87,7 +93,7 @@ def task_html(task: dict[str, Any], customer: dict[str, str], lang: str = "zh") 
             f"{o['backbilled_kwh']} kWh · {o['backbilled_money']} 元 · {o['penalty']} 元</p>"
         )
     history = _table(
-        ["#", "time", "actor", "action", "state", "comment"],
+        label("col_history", lang).split("|"),
         [
             [
                 e["seq"] or "",
