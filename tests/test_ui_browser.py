@@ -63,6 +63,7 @@ class Server:
     tokens: dict[str, str]  # user → token
     factory: sessionmaker[Session]
     log: Path
+    tokens_file: Path
 
 
 def _free_port() -> int:
@@ -107,7 +108,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, proc, log, timeout=180)
-        yield Server(url, tokens, factory, log)
+        yield Server(url, tokens, factory, log, root / "tokens.json")
     finally:
         proc.terminate()
         try:
@@ -196,6 +197,12 @@ def test_browser_other_bureau_sees_nothing(browser: Browser, server: Server) -> 
     assert entity not in page.content()
     denied = page.request.get(f"{server.url}/audit/evidence/{task_id}")
     assert denied.status == 403 and "monitor report" not in denied.text()
+    signed_in = page.request.get(f"{server.url}/", max_redirects=0)
+    assert signed_in.status == 200 and "rev_jb" in signed_in.text()
+    kept = {t: n for t, n in json.loads(server.tokens_file.read_text()).items() if n != "rev_jb"}
+    server.tokens_file.write_text(json.dumps(kept))
+    revoked = page.request.get(f"{server.url}/", max_redirects=0)
+    assert revoked.status == 302 and "login" in revoked.headers["location"]
     context.close()
     context, page = _sign_in(browser, server, "han_s1")
     refused = page.request.get(f"{server.url}/voila/render/task_review/task_review.ipynb")

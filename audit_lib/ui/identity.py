@@ -14,12 +14,15 @@ workbench users. The map is a JSON file named by ``AUDIT_UI_TOKENS``::
     {"9f0c…(at least 16 characters)…": "rev_yz", "47aa…": "han_s1"}
 
 A user opens ``http://127.0.0.1:8866/?token=<their token>`` once (or types the token on the
-login page); the server then keeps them signed in with a secure cookie. Each token names an
-existing user of the database (``audit users add``); the file is the administrator's.
+login page); the server then keeps them signed in with a secure cookie, honoured only while
+their token is still in the file (deleting the line revokes access at the next request). Each
+token names an existing user of the database (``audit users add``); the file is the
+administrator's.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -150,6 +153,14 @@ class TokenMapIdentityProvider(IdentityProvider):
     def _user(self, token: str | None) -> User | None:
         name = self._tokens().get(token or "")
         return None if name is None else User(username=name, name=name, display_name=name)
+
+    async def get_user_cookie(self, handler: Any) -> User | None:
+        """The cookie's user, only while their token is still in the map (revocation)."""
+        found = super().get_user_cookie(handler)
+        user = await found if inspect.isawaitable(found) else found
+        if user is None or user.username not in set(self._tokens().values()):
+            return None
+        return user
 
     async def get_user_token(self, handler: Any) -> User | None:
         """The user whose token the request carries, if any."""
