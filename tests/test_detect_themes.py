@@ -18,7 +18,7 @@ from audit_lib.data.access import Mart
 from audit_lib.data.generate import DEFAULT_RATES, DemoConfig, generate_demo
 from audit_lib.data.schema import FINDINGS
 from audit_lib.detect.context import DetectionContext, parse_period
-from audit_lib.detect.evaluate import map_at_k, precision_at_k, theme_scores, truth_in_period
+from audit_lib.detect.evaluate import theme_scores, truth_in_period
 from audit_lib.detect.rules import THEME_DETECTORS
 from audit_lib.detect.run import detect
 from audit_lib.errors import ConfigError, DataError
@@ -130,10 +130,3 @@ def test_unknown_theme_and_bad_period_are_clear_errors(ctx: DetectionContext) ->
     with pytest.raises(DataError, match="period"):
         parse_period("2024-13")
     assert parse_period("2024-02..2024-03") == (dt.date(2024, 2, 1), dt.date(2024, 3, 31))
-
-
-def test_ranking_metrics() -> None:
-    labels = np.array([1, 0, 1, 0, 0])
-    assert precision_at_k(labels, 2) == 0.5
-    assert map_at_k(labels, 5) == pytest.approx((1 / 1 + 2 / 3) / 2)
-    assert map_at_k(np.zeros(5), 5) == 0.0

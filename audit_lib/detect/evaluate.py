@@ -8,27 +8,11 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
 
+from audit_lib.detect.metrics import ranking_report
 from audit_lib.themes.catalogue import CATALOGUE, THEFT_KINDS
 
 LEGIT_KINDS = ("legit_vacancy", "legit_move_out", "legit_move_in", "legit_meter_replacement")
-
-
-def precision_at_k(labels_by_rank: np.ndarray, k: int) -> float:
-    """Share of positives among the first ``k`` (labels sorted by descending score)."""
-    top = labels_by_rank[:k]
-    return float(top.mean()) if len(top) else float("nan")
-
-
-def map_at_k(labels_by_rank: np.ndarray, k: int) -> float:
-    """MAP@k of Zheng et al. (2018): mean of P@k_i over the positions k_i of the positives
-    within the first ``k``; 0 when the first ``k`` hold none."""
-    top = np.asarray(labels_by_rank[:k], dtype=float)
-    hits = np.flatnonzero(top)
-    if not len(hits):
-        return 0.0
-    return float(np.mean(np.cumsum(top)[hits] / (hits + 1)))
 
 
 def truth_in_period(truth: pd.DataFrame, bureau: str, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -85,15 +69,8 @@ def theft_ranking(scores: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]
     keys = list(zip(order["bureau"], order["cons_no"], strict=True))
     y = np.array([k in theft for k in keys], dtype=int)
     legit_top = sum(1 for k in keys[:100] if k in legit and k not in theft)
+    base: dict[str, float] = {"customers": len(y), "thieves": int(y.sum())}
     if y.min() == y.max():
-        return {"customers": len(y), "thieves": int(y.sum())}
-    return {
-        "customers": len(y),
-        "thieves": int(y.sum()),
-        "roc_auc": float(roc_auc_score(y, order["score"])),
-        "average_precision": float(average_precision_score(y, order["score"])),
-        "precision_at_100": precision_at_k(y, 100),
-        "map_at_100": map_at_k(y, 100),
-        "map_at_200": map_at_k(y, 200),
-        "legit_in_top_100": legit_top,
-    }
+        return base
+    report = ranking_report(y, order["score"].to_numpy(dtype=float))
+    return {**base, **report, "legit_in_top_100": legit_top}
