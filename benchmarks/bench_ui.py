@@ -8,9 +8,12 @@ Figures (targets of the issue):
   next page), each a count + one page query — target ≤ 300 ms;
 * ``action_ms``: a review action clicked (``act`` + commit + audit log + task view and inbox
   refreshed) — target ≤ 200 ms;
-* with ``--browser``: ``page_ready_s``, from navigation to the review app's widgets visible
-  in Chromium through ``audit serve`` (a cold kernel per page: Voila's prelaunch hook, which
-  passes the signed-in user, cannot be combined with preheated kernels).
+* with ``--browser``: ``page_ready_s``, from navigation to the inbox's first row in Chromium
+  through ``audit serve`` (a cold kernel per page: Voila's prelaunch hook, which passes the
+  signed-in user, cannot be combined with preheated kernels), and for comparison
+  ``page_ready_preheated_s``: the same notebook from a preheated kernel pool (one fixed user
+  for the whole server, so not a product configuration) — the difference is what the hook
+  costs.
 
 Tasks come from ``bench_tasks.findings`` (one bureau, 100,000 customers, a fifth with two
 themes) through the real intake, on a fresh SQLite file. Medians of ``--runs``; peak RSS and
@@ -30,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -148,22 +152,23 @@ def bench_widgets(url: str, runs: int) -> dict[str, Any]:
     }
 
 
-def bench_browser(url: str, runs: int) -> dict[str, Any]:
+def _time_pages(
+    cmd: list[str], env: dict[str, str], sign_in: str, page_path: str, runs: int, pause: float
+) -> list[float]:
+    """Start a server, then time ``runs`` visits from navigation to the inbox's first row."""
     from playwright.sync_api import sync_playwright
 
-    factory = session_factory(create_engine(url))
-    tokens_file = WORK / "tokens.json"
-    token = {n: t for t, n in issue_tokens(factory, tokens_file).items()}["rev"]
-    port = 18000 + os.getpid() % 1000
-    cmd = [sys.executable, "-m", "audit_lib.cli", "serve", "--port", str(port), "--db", url,
-           "--tokens", str(tokens_file)]  # fmt: skip
-    log = (WORK / "serve.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise SystemExit("--browser needs Debian's chromium (make sysdeps)")
+    port = cmd[cmd.index("--port") + 1]
     base = f"http://127.0.0.1:{port}"
+    log = (WORK / "serve.log").open("ab")
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+    )
     times: list[float] = []
     try:
-        import urllib.request
-
         for _ in range(300):
             try:
                 urllib.request.urlopen(f"{base}/voila/static/voila.js", timeout=5)
@@ -171,24 +176,47 @@ def bench_browser(url: str, runs: int) -> dict[str, Any]:
             except OSError:
                 time.sleep(1)
         with sync_playwright() as p:
-            chromium = shutil.which("chromium")
-            if chromium is None:
-                raise SystemExit("--browser needs Debian's chromium (make sysdeps)")
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(f"{base}/?token={token}")
+            page = browser.new_context().new_page()
+            page.goto(base + sign_in)
             for _ in range(runs):
+                time.sleep(pause)
                 t = time.perf_counter()
-                page.goto(f"{base}/voila/render/task_review/task_review.ipynb",
-                          wait_until="commit", timeout=300_000)  # fmt: skip
+                page.goto(base + page_path, wait_until="commit", timeout=300_000)
                 page.locator(".audit-inbox option").first.wait_for(timeout=300_000)
                 times.append(time.perf_counter() - t)
             browser.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return {"page_ready_s": round(statistics.median(times), 2), "page_ready_all_s": times}
+    return times
+
+
+def bench_browser(url: str, runs: int) -> dict[str, Any]:
+    """``audit serve`` (prelaunch hook: cold kernel per page) vs a preheated single-user Voila."""
+    factory = session_factory(create_engine(url))
+    tokens_file = WORK / "tokens.json"
+    token = {n: t for t, n in issue_tokens(factory, tokens_file).items()}["rev"]
+    port = str(18000 + os.getpid() % 1000)
+    serve = [sys.executable, "-m", "audit_lib.cli", "serve", "--port", port, "--db", url,
+             "--tokens", str(tokens_file)]  # fmt: skip
+    cold = _time_pages(
+        serve, {}, f"/?token={token}", "/voila/render/task_review/task_review.ipynb", runs, 0
+    )
+    # What the hook costs: the same notebook from a pool of preheated kernels, which Voila
+    # allows only without the hook — so one fixed user for the whole server (not a product
+    # configuration; for comparison only). The pool refills during the pause.
+    preheat = [sys.executable, "-m", "voila", "voila_apps/task_review/task_review.ipynb",
+               "--port", port, "--no-browser", "--Voila.ip=127.0.0.1",
+               "--preheat_kernel=True", "--pool_size=1"]  # fmt: skip
+    env = {"AUDIT_DB_URL": url, "JUPYTERHUB_USER": "rev"}
+    warm = _time_pages(preheat, env, "/voila/static/voila.js", "/", runs, 30)
+    return {
+        "page_ready_s": round(statistics.median(cold), 2),
+        "page_ready_all_s": [round(t, 2) for t in cold],
+        "page_ready_preheated_s": round(statistics.median(warm), 2),
+        "page_ready_preheated_all_s": [round(t, 2) for t in warm],
+    }
 
 
 def main() -> None:
