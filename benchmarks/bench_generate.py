@@ -1,10 +1,10 @@
 """Benchmark: ``audit demo-data`` at the demo size and at a million customers.
 
 Runs the real command line in a child process per run and measures wall time (median of
-``--runs``), the peak RSS of the largest process (``os.wait4`` rusage, the same figure as
-``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` for that child) and, because ``--jobs 2``
-forks one worker per bureau, the peak of the whole process tree's RSS sampled every 0.2 s
-with psutil. The machine is shared: the 1-minute load average before and after each run is
+``--runs``), CPU seconds and the peak RSS of the largest process (``os.wait4`` rusage of the
+command — the figure ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` gives — and, for the
+bureau workers, which a fork server starts, psutil samples every 0.2 s), and the peak of the
+whole process tree's RSS (sampled). The machine is shared: the 1-minute load average before and after each run is
 recorded beside the figures. Results go to ``benchmarks/results/generate.json``.
 
 Cases (issue 2): ``small`` = 20,000 customers × 730 days (target ≤ 15 s),
@@ -38,38 +38,49 @@ CASES = {
 }
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    """Resident bytes of ``proc`` and all its descendants (0 for those already gone)."""
+def sample_tree(proc: psutil.Process, cpu: dict[int, float], rss: dict[int, int]) -> int:
+    """Sample ``proc`` and its descendants: update per-process CPU seconds and peak RSS.
+
+    Returns the resident bytes of the whole tree now. Workers started through a fork
+    server are descendants but not waited for by the command, so ``wait4`` alone would miss
+    them; sampling every 0.2 s sees them (CPU of a worker's last 0.2 s may be missed).
+    """
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):  # a worker may exit meanwhile
-            total += p.memory_info().rss
+            times = p.cpu_times()
+            mem = p.memory_info().rss
+            cpu[p.pid] = times.user + times.system
+            rss[p.pid] = max(rss.get(p.pid, 0), mem)
+            total += mem
     return total
 
 
 def run_once(args: list[str]) -> dict[str, float]:
-    """Run the command once; return seconds, peak RSS of the largest process and of the tree."""
+    """Run the command once; return seconds, CPU seconds, peak RSS (largest process, tree)."""
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL)
     proc = psutil.Process(child.pid)
     peak_tree = 0
-    status = None
-    while status is None:
-        peak_tree = max(peak_tree, tree_rss(proc))
+    cpu: dict[int, float] = {}
+    rss: dict[int, int] = {}
+    while True:
+        peak_tree = max(peak_tree, sample_tree(proc, cpu, rss))
         pid, code, usage = os.wait4(child.pid, os.WNOHANG)
         if pid:
-            status = code
             child.returncode = os.waitstatus_to_exitcode(code)
-        else:
-            time.sleep(0.2)
+            break
+        time.sleep(0.2)
     seconds = time.perf_counter() - t0
     if child.returncode:
         raise SystemExit(f"command failed ({child.returncode}): {' '.join(args)}")
+    cpu[child.pid] = usage.ru_utime + usage.ru_stime  # exact for the command itself
+    rss[child.pid] = max(rss.get(child.pid, 0), usage.ru_maxrss * 1024)  # Linux: kB
     return {
         "seconds": seconds,
-        "cpu_seconds": usage.ru_utime + usage.ru_stime,  # the child and its workers
-        "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux: kilobytes
+        "cpu_seconds": sum(cpu.values()),
+        "peak_rss_mb": max(rss.values()) / 2**20,
         "peak_tree_rss_mb": peak_tree / 2**20,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
