@@ -8,7 +8,7 @@ DEMO_DIR ?= demo
 DEMO_ARGS ?= --bureaus 5 --customers 20000 --days 730 --start 2024-01-01 --seed 7
 DEMO_PERIOD ?= 2025-01..2025-12
 
-.PHONY: demo test install sysdeps lint typecheck pytest bench clean-demo
+.PHONY: demo test install fonts sysdeps lint typecheck pytest clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## Debian packages the tests need (browser tests drive Debian's Chromium); installed once.
-sysdeps:
+## Debian packages: Chromium for the browser tests, a CJK font for charts and pages.
+## Installed once (each step is skipped when already present).
+fonts:
+	@fc-list 2>/dev/null | grep -qi "wenquanyi" || { \
+	  echo "installing Debian fonts-wqy-zenhei (Chinese labels in charts)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null; \
+	  rm -rf $$HOME/.cache/matplotlib; }
+
+sysdeps: fonts
 	@command -v chromium >/dev/null || { \
 	  echo "installing Debian chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
@@ -39,7 +46,7 @@ pytest: install sysdeps
 
 test: lint typecheck pytest
 
-demo: install
+demo: install fonts
 	$(BIN)/audit demo-data --out $(DEMO_DIR) $(DEMO_ARGS)
 	$(BIN)/audit demo-setup --mart $(DEMO_DIR)/mart
 	$(BIN)/audit run notebooks/monitoring.ipynb --bureau all --mart $(DEMO_DIR)/mart \
@@ -48,9 +55,6 @@ demo: install
 	@echo "演示完成 / demo ready: outputs/ (executed notebooks, HTML reports), var/audit.db (tasks)"
 	@echo "  $(BIN)/audit tasks list --as rev_YZ"
 	$(BIN)/audit serve --mart $(DEMO_DIR)/mart --issue-tokens
-
-bench: install
-	$(BIN)/python benchmarks/run_all.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR) var outputs/*/
