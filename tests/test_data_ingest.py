@@ -221,10 +221,13 @@ def test_cli_ingest_and_schema_error_exit(
             str(tmp_path / "mart"),
             "--period",
             "2025-01..2025-02",
+            "--today",
+            "2025-02-20",
         ]
     )
     out = capsys.readouterr().out
     assert "readings" in out and "ingest report" in out
+    assert "date_out_of_range:date" in out  # readings after --today are rejected
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE r_tariff")

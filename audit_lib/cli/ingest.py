@@ -14,18 +14,26 @@ import click
 @click.option("--period", default=None, help="Months to load, e.g. 2025-01..2025-03.")
 @click.option("--bureau", "bureaus", multiple=True, help="Bureau code (repeatable).")
 @click.option("--chunk-rows", default=200_000, show_default=True, type=int)
+@click.option("--today", default=None, help="Latest acceptable date (default: today), YYYY-MM-DD.")
 def ingest(
-    source: str, mart: Path, period: str | None, bureaus: tuple[str, ...], chunk_rows: int
+    source: str,
+    mart: Path,
+    period: str | None,
+    bureaus: tuple[str, ...],
+    chunk_rows: int,
+    today: str | None,
 ) -> None:
     """入库: load the source system into the mart, printing the ingest report.
 
     Rows that break the schema go to <mart>/_rejects; a missing table or column stops the
     ingest (exit status 2) before anything is written.
     """
+    from audit_lib.data.access import to_date
     from audit_lib.data.ingest import ingest as run_ingest
 
     report = run_ingest(source, mart, period=period, bureaus=list(bureaus) or None,
-                        chunk_rows=chunk_rows)  # fmt: skip
+                        chunk_rows=chunk_rows,
+                        today=to_date(today, name="today") if today else None)  # fmt: skip
     click.echo(str(report))
 
 
