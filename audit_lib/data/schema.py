@@ -378,6 +378,10 @@ TRUTH_KINDS = (
     "legit_meter_replacement",
 )
 
+THEFT_KINDS = tuple(k for k in TRUTH_KINDS if k.startswith("theft_"))
+DQ_KINDS = tuple(k for k in TRUTH_KINDS if k.startswith("dq_"))
+LEGIT_KINDS = tuple(k for k in TRUTH_KINDS if k.startswith("legit_"))
+
 TRUTH = Table(
     "truth",
     (

@@ -9,10 +9,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from audit_lib.data.schema import LEGIT_KINDS, THEFT_KINDS
 from audit_lib.detect.metrics import ranking_report
-from audit_lib.themes.catalogue import CATALOGUE, THEFT_KINDS
-
-LEGIT_KINDS = ("legit_vacancy", "legit_move_out", "legit_move_in", "legit_meter_replacement")
+from audit_lib.themes.catalogue import CATALOGUE
 
 
 def truth_in_period(truth: pd.DataFrame, bureau: str, start: dt.date, end: dt.date) -> pd.DataFrame:

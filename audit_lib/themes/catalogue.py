@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
+from audit_lib.data.schema import DQ_KINDS, THEFT_KINDS
+
 Family = Literal["business", "resource", "data_quality"]
 EntityKind = Literal["customer", "area"]
 
@@ -58,14 +60,6 @@ class Theme:
         """A numeric parameter."""
         return float(self.params[name])
 
-
-THEFT_KINDS = (
-    "theft_constant_fraction",
-    "theft_random_fraction",
-    "theft_onoff_bypass",
-    "theft_flattened",
-    "theft_capped",
-)
 
 _THEMES: tuple[Theme, ...] = (
     Theme(
@@ -209,14 +203,7 @@ _THEMES: tuple[Theme, ...] = (
         "low",
         10,
         {"max_missing_run": 7},
-        (
-            "dq_missing_readings",
-            "dq_negative_reading",
-            "dq_duplicate_reading",
-            "dq_register_backwards",
-            "dq_orphan",
-            "dq_bad_code",
-        ),
+        DQ_KINDS,
     ),
 )
 

@@ -18,14 +18,8 @@ from audit_lib.data.generate.lifecycle import Lifecycle
 from audit_lib.data.generate.population import COM, IND, Population
 from audit_lib.data.generate.service import EventLog
 from audit_lib.data.generate.truth import TruthLog, draw_windows, window_mask
+from audit_lib.data.schema import THEFT_KINDS
 
-THEFT_KINDS = (
-    "theft_constant_fraction",
-    "theft_random_fraction",
-    "theft_onoff_bypass",
-    "theft_flattened",
-    "theft_capped",
-)
 MULTIPLIER_ERRORS = np.array([0.5, 2 / 3, 0.75, 1.5, 2.0])
 
 
