@@ -74,6 +74,30 @@ def _run_child(job: BureauJob) -> None:
     execute_bureau(job)
 
 
+def _outcome(proc: BaseProcess, job: BureauJob) -> BureauResult:
+    """The result of a finished bureau process: its manifest, or a failure if it died."""
+    proc.join()
+    if proc.exitcode == 0:  # execute_bureau returned: its manifest is final
+        manifest = read_manifest(Path(job.out_dir))
+        assert manifest is not None
+        return result_from_manifest(manifest, Path(job.out_dir))
+    message = f"worker process {proc.pid} exited with code {proc.exitcode}"
+    return mark_failed(job, "worker_died", message)
+
+
+def execute_isolated(job: BureauJob) -> BureauResult:
+    """Run one bureau in a fresh (spawned) process and return its result.
+
+    What a Dask worker runs: the kernel, its event loop and a crash stay out of the worker,
+    whose threads may run several bureaus at once.
+    """
+    child = multiprocessing.get_context("spawn").Process(
+        target=_run_child, args=(job,), name=f"run-{job.bureau}"
+    )
+    child.start()
+    return _outcome(child, job)
+
+
 def _dispatch_pool(
     jobs: Sequence[BureauJob], workers: int, finish: Callable[[BureauResult], None]
 ) -> None:
@@ -100,14 +124,7 @@ def _dispatch_pool(
             for sentinel in wait(list(running), timeout=5.0):
                 assert isinstance(sentinel, int)
                 proc, job = running.pop(sentinel)
-                proc.join()
-                if proc.exitcode == 0:  # execute_bureau returned: its manifest is final
-                    manifest = read_manifest(Path(job.out_dir))
-                    assert manifest is not None
-                    finish(result_from_manifest(manifest, Path(job.out_dir)))
-                else:
-                    message = f"worker process {proc.pid} exited with code {proc.exitcode}"
-                    finish(mark_failed(job, "worker_died", message))
+                finish(_outcome(proc, job))
     finally:
         for left, _ in running.values():  # interrupted (Ctrl-C): stop the children
             left.terminate()
@@ -128,7 +145,7 @@ def _dispatch_dask(
         futures = {}
         for job in jobs:
             key = f"audit-run-{job.run_id}-{job.bureau}-{uuid.uuid4().hex[:6]}"
-            futures[client.submit(execute_bureau, job, key=key, pure=False)] = job
+            futures[client.submit(execute_isolated, job, key=key, pure=False)] = job
         for future in dask_completed(list(futures), loop=client.loop):
             job = futures[future]
             try:
