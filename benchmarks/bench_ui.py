@@ -56,21 +56,11 @@ from audit_lib.tasks.service import (  # noqa: E402
     tasks_from_findings,
 )
 from audit_lib.ui.review import ReviewApp  # noqa: E402
-from audit_lib.ui.serve import issue_tokens  # noqa: E402
+from audit_lib.ui.serve import HEADLESS_CHROMIUM_ARGS, issue_tokens  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ui.json"
 WORK = ROOT / "var" / "bench" / "ui"
 SUBMITTED = 40
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def build(n_tasks: int) -> str:
@@ -176,7 +166,7 @@ def _time_pages(
             except OSError:
                 time.sleep(1)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=chromium, args=HEADLESS_CHROMIUM_ARGS)
             page = browser.new_context().new_page()
             page.goto(base + sign_in)
             for _ in range(runs):

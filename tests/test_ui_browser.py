@@ -29,22 +29,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from ui_fixtures import build_database, build_mart, submitted_ids
 
 from audit_lib.tasks.models import AuditEvent, Task
-from audit_lib.ui.serve import issue_tokens
+from audit_lib.ui.serve import HEADLESS_CHROMIUM_ARGS, issue_tokens
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "docs" / "screenshots"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 COLD_START_MS = 180_000  # a kernel starts per page; the shared machine is slow
 
 
@@ -54,7 +44,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium")
     if not chromium:
         pytest.fail("Debian's chromium is not installed (make sysdeps)")
-    return {**browser_type_launch_args, "executable_path": chromium, "args": LAUNCH_ARGS}
+    return {**browser_type_launch_args, "executable_path": chromium, "args": HEADLESS_CHROMIUM_ARGS}
 
 
 @dataclass

@@ -200,3 +200,17 @@ def serve(argv: list[str], env: dict[str, str]) -> None:
     if TOKENS_ENV not in os.environ:
         raise AuditError(f"{TOKENS_ENV} is not set")
     AuditVoila.launch_instance(argv=argv)
+
+
+HEADLESS_CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+"""Flags for driving Debian's Chromium headless against ``audit serve`` on a closed network
+(without the background-networking flags it keeps trying to reach outside hosts)."""
