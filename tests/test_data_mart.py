@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from mart_fixture import tiny_dataset, write_tiny_mart
 
 from audit_lib.data.access import Mart, months_between
-from audit_lib.data.mart import conform, partitions, publish_table, stage_table, write_table
-from audit_lib.data.schema import READINGS
+from audit_lib.data.mart import (
+    conform,
+    partitions,
+    publish_table,
+    split_partitions,
+    stage_table,
+    write_table,
+)
+from audit_lib.data.schema import CUSTOMERS, READINGS
 from audit_lib.errors import DataError, SchemaError
 
 
@@ -139,3 +148,60 @@ def test_months_between_spans_years() -> None:
     assert months_between(dt.date(2024, 11, 15), dt.date(2025, 2, 1)) == [
         "2024-11", "2024-12", "2025-01", "2025-02"
     ]  # fmt: skip
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _shuffled_chunks(table: pa.Table, pieces: int, seed: int) -> pa.Table:
+    """``table`` in shuffled row order, as many chunks (so a threaded writer could reorder)."""
+    order = np.random.default_rng(seed).permutation(table.num_rows)
+    shuffled = table.take(pa.array(order))
+    size = -(-table.num_rows // pieces)
+    return pa.concat_tables(shuffled.slice(i, size) for i in range(0, table.num_rows, size))
+
+
+def test_writing_the_same_table_twice_gives_identical_files(tmp_path: Path) -> None:
+    tables = tiny_dataset(n=40, days=90)
+    readings = _shuffled_chunks(tables["readings"], 50, seed=3)
+    customers = _shuffled_chunks(tables["customers"], 7, seed=4)
+    for copy in ("a", "b"):
+        stage_table(tmp_path / copy, READINGS, readings, part=2)
+        stage_table(tmp_path / copy, CUSTOMERS, customers)
+        stage_table(tmp_path / copy, "tariffs", tables["tariffs"])
+    a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")
+    assert len(a) == 2 * 3 + 2 + 1  # 2 bureaus × 3 months, 2 customer files, tariffs
+    assert "readings/bureau=JB/month=2025-03/part-2-0.parquet" in a
+    assert a == b
+
+
+def test_staged_partitions_keep_input_row_order(tmp_path: Path) -> None:
+    readings = _shuffled_chunks(tiny_dataset(n=30, days=60)["readings"], 40, seed=5)
+    stage_table(tmp_path, READINGS, readings)
+    frame = readings.to_pandas()
+    for rel in partitions(tmp_path, READINGS):
+        bureau, month = (part.split("=", 1)[1] for part in rel.parts)
+        got = pq.read_table(tmp_path / "readings" / rel).to_pandas()
+        want = frame[(frame.bureau == bureau) & (frame.date.dt.strftime("%Y-%m") == month)]
+        assert len(got) == len(want) > 0
+        assert list(got.cons_no) == list(want.cons_no)
+        assert list(pd.to_datetime(got.date)) == list(want.date)
+
+
+def test_split_partitions_groups_rows_and_rejects_null_keys() -> None:
+    data = pa.table(
+        {"bureau": ["B", "A", "B", "A"], "month": ["2", "1", "1", "1"], "x": [0, 1, 2, 3]}
+    )
+    parts = split_partitions(data, ["bureau", "month"])
+    assert [(values, rows["x"].to_pylist()) for values, rows in parts] == [
+        (("A", "1"), [1, 3]),
+        (("B", "1"), [2]),
+        (("B", "2"), [0]),
+    ]
+    with pytest.raises(SchemaError, match="bureau"):
+        split_partitions(pa.table({"bureau": ["A", None]}), ["bureau"])

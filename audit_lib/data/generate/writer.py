@@ -20,10 +20,11 @@ import pyarrow.parquet as pq
 from audit_lib.data.generate.bureau import BureauData
 from audit_lib.data.generate.tariffs import tariffs_table
 from audit_lib.data.mart import (
-    PARQUET_COMPRESSION,
     conform,
+    parquet_options,
     partition_path,
     publish_table,
+    write_parquet,
     write_table,
 )
 from audit_lib.data.schema import BUREAUS, CHONGQING_BUREAUS, TABLES, TRUTH
@@ -129,13 +130,7 @@ def stage_partition(
     folder = partition_path(staging, spec, bureau, month)
     folder.mkdir(parents=True)
     data = data.select(spec.file_columns)
-    pq.write_table(
-        data,
-        folder / "part-0.parquet",
-        compression=PARQUET_COMPRESSION,
-        row_group_size=1 << 20,
-        use_dictionary=_dictionary_columns(data.schema),
-    )
+    write_parquet(data, folder / "part-0.parquet")
     return data.num_rows
 
 
@@ -167,26 +162,14 @@ def stage_encoded(
     data = pa.Table.from_arrays(data.columns, schema=schema)
     folder = partition_path(staging, spec, bureau, month)
     folder.mkdir(parents=True)
+    options = parquet_options(data.schema)
+    del options["row_group_size"]  # the batches are the row groups
     with pq.ParquetWriter(
-        folder / "part-0.parquet",
-        data.schema,
-        compression=PARQUET_COMPRESSION,
-        use_dictionary=_dictionary_columns(data.schema),
-        use_byte_stream_split=[f.name for f in data.schema if pa.types.is_floating(f.type)],
-        store_schema=False,
+        folder / "part-0.parquet", data.schema, store_schema=False, **options
     ) as out:
         for batch in data.to_batches():  # one dictionary chunk each
             out.write_batch(batch)
     return data.num_rows
-
-
-def _dictionary_columns(schema: pa.Schema) -> list[str]:
-    """Strings and dates: dictionary encoding pays; on measures it costs time for nothing."""
-    return [
-        f.name
-        for f in schema
-        if pa.types.is_string(f.type) or pa.types.is_date(f.type) or pa.types.is_dictionary(f.type)
-    ]
 
 
 def write_truth(out_dir: Path, parts: list[pa.Table]) -> pa.Table:
