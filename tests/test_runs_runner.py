@@ -123,7 +123,7 @@ def test_cli_run_one_failure_does_not_stop_others_and_exits_nonzero(project: Pat
     run_dir = next((project / "out").iterdir())
     assert [manifest(run_dir, b)["status"] for b in ("B1", "B2", "B3")] == ["ok", "failed", "ok"]
     error = manifest(run_dir, "B2")["error"]
-    assert error["kind"] == "cell_error" and "planted failure for B2" in error["message"]
+    assert error["kind"] == "cell_error" and "planted failure for B2" in error["message"], error
     kept = (run_dir / "B2" / "failing.ipynb").read_text(encoding="utf-8")
     assert "planted failure for B2" in kept  # the failed notebook is kept as the log
     assert "1 失败 failed" in proc.stdout and "--retry-failed" in proc.stdout

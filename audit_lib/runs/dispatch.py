@@ -61,8 +61,27 @@ def dispatch(
     return sorted(results, key=lambda r: order[r.bureau])
 
 
-def _run_child(job: BureauJob) -> None:
-    """Body of a bureau's process: its stdout/stderr, and so the kernel's, go to its log."""
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""Thread-pool sizes of OpenMP (scikit-learn's gradient boosting) and the BLAS libraries."""
+
+
+def thread_limits(workers: int, cpus: int | None = None) -> dict[str, str]:
+    """Threads per bureau's kernel so that ``workers`` kernels share the cores without
+    oversubscribing them: ``cpus // workers`` (at least 1), for each variable of
+    :data:`THREAD_VARIABLES` that the environment does not already set.
+
+    Oversubscribed OpenMP threads spin-wait for each other: on the busy 2-core development
+    machine the theft score of 400 customers took 28.7 s of CPU with the default two threads
+    and 4.3 s with one.
+    """
+    per_kernel = max(1, (cpus or os.cpu_count() or 1) // max(1, workers))
+    return {name: str(per_kernel) for name in THREAD_VARIABLES if name not in os.environ}
+
+
+def _run_child(job: BureauJob, environment: dict[str, str] | None = None) -> None:
+    """Body of a bureau's process: its stdout/stderr, and so the kernel's, go to its log;
+    ``environment`` is added to the process's (and so the kernel's) environment."""
+    os.environ.update(environment or {})
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fd = os.open(out / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -101,7 +120,8 @@ def execute_isolated(job: BureauJob) -> BureauResult:
 def _dispatch_pool(
     jobs: Sequence[BureauJob], workers: int, finish: Callable[[BureauResult], None]
 ) -> None:
-    """At most ``workers`` forked processes at a time, one per bureau.
+    """At most ``workers`` forked processes at a time, one per bureau, each with its share of
+    the cores for its kernel's thread pools (:func:`thread_limits`).
 
     A fresh process per bureau (forked from a parent that has already imported papermill and
     nbconvert, so starting one costs milliseconds) means a process that dies takes only its own
@@ -111,6 +131,7 @@ def _dispatch_pool(
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     preload()
+    limits = thread_limits(workers)
     context = multiprocessing.get_context("fork")
     pending = list(jobs)
     running: dict[int, tuple[BaseProcess, BureauJob]] = {}
@@ -118,7 +139,9 @@ def _dispatch_pool(
         while pending or running:
             while pending and len(running) < workers:
                 job = pending.pop(0)
-                child = context.Process(target=_run_child, args=(job,), name=f"run-{job.bureau}")
+                child = context.Process(
+                    target=_run_child, args=(job, limits), name=f"run-{job.bureau}"
+                )
                 child.start()
                 running[child.sentinel] = (child, job)
             for sentinel in wait(list(running), timeout=5.0):
