@@ -9,11 +9,11 @@ Figures (targets of the issue):
 * ``action_ms``: a review action clicked (``act`` + commit + audit log + task view and inbox
   refreshed) — target ≤ 200 ms;
 * with ``--browser``: ``page_ready_s``, from navigation to the inbox's first row in Chromium
-  through ``audit serve`` (a cold kernel per page: Voila's prelaunch hook, which passes the
-  signed-in user, cannot be combined with preheated kernels), and for comparison
-  ``page_ready_preheated_s``: the same notebook from a preheated kernel pool (one fixed user
-  for the whole server, so not a product configuration) — the difference is what the hook
-  costs.
+  through ``audit serve``, whose kernel manager hands the page a kernel started and warmed
+  in advance (each visit waits until the pool holds one again), and ``page_ready_cold_s``,
+  the same with the pool off (``AUDIT_UI_POOL_SIZE=0``: a kernel started per page, what a
+  user gets when the pool is empty). ``*_server_cpu_s``: CPU seconds of the server and its
+  kernels per visit (less sensitive to the machine's load than the wall time).
 
 Tasks come from ``bench_tasks.findings`` (one bureau, 100,000 customers, a fifth with two
 themes) through the real intake, on a fresh SQLite file. Medians of ``--runs``; peak RSS and
@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import psutil  # noqa: E402
 from bench_tasks import findings  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
@@ -56,7 +57,7 @@ from audit_lib.tasks.service import (  # noqa: E402
     tasks_from_findings,
 )
 from audit_lib.ui.review import ReviewApp  # noqa: E402
-from audit_lib.ui.serve import HEADLESS_CHROMIUM_ARGS, issue_tokens  # noqa: E402
+from audit_lib.ui.serve import HEADLESS_CHROMIUM_ARGS, POOL_SIZE_ENV, issue_tokens  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ui.json"
 WORK = ROOT / "var" / "bench" / "ui"
@@ -142,10 +143,34 @@ def bench_widgets(url: str, runs: int) -> dict[str, Any]:
     }
 
 
+def _tree_cpu(proc: psutil.Process) -> float:
+    """CPU seconds of ``proc`` and its children, live and finished (kernels included)."""
+    t = proc.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in proc.children(recursive=True):
+        try:
+            c = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += c.user + c.system
+    return float(total)
+
+
+def _pooled(log: Path, app: str) -> int:
+    """Warmed kernels of ``app`` waiting in the pool, according to the server log."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    return text.count(f"ready in the pool of {app}") - text.count(f"taken from the pool of {app}")
+
+
 def _time_pages(
-    cmd: list[str], env: dict[str, str], sign_in: str, page_path: str, runs: int, pause: float
-) -> list[float]:
-    """Start a server, then time ``runs`` visits from navigation to the inbox's first row."""
+    cmd: list[str], env: dict[str, str], sign_in: str, page_path: str, runs: int, *, pool: bool
+) -> dict[str, list[float]]:
+    """Start ``audit serve``, then time ``runs`` visits from navigation to the inbox's first row.
+
+    With ``pool``, each visit waits until a warmed kernel is back in the pool (a user who
+    arrives while it is being replaced gets a kernel started on demand: the cold figure).
+    Returns wall seconds, server-side CPU seconds (server + kernels) and load per visit.
+    """
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
@@ -153,11 +178,13 @@ def _time_pages(
         raise SystemExit("--browser needs Debian's chromium (make sysdeps)")
     port = cmd[cmd.index("--port") + 1]
     base = f"http://127.0.0.1:{port}"
-    log = (WORK / "serve.log").open("ab")
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-    )
-    times: list[float] = []
+    log = WORK / f"serve-{port}-{'pool' if pool else 'cold'}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    server = psutil.Process(proc.pid)
+    out_: dict[str, list[float]] = {"wall": [], "cpu": [], "load": []}
     try:
         for _ in range(300):
             try:
@@ -170,43 +197,47 @@ def _time_pages(
             page = browser.new_context().new_page()
             page.goto(base + sign_in)
             for _ in range(runs):
-                time.sleep(pause)
+                page.goto("about:blank")  # leaving the app shuts its kernel down
+                for _ in range(600):
+                    if not pool or _pooled(log, "task_review") > 0:
+                        break
+                    time.sleep(0.5)
+                time.sleep(1)
+                cpu = _tree_cpu(server)
                 t = time.perf_counter()
                 page.goto(base + page_path, wait_until="commit", timeout=300_000)
                 page.locator(".audit-inbox option").first.wait_for(timeout=300_000)
-                times.append(time.perf_counter() - t)
+                out_["wall"].append(time.perf_counter() - t)
+                out_["cpu"].append(_tree_cpu(server) - cpu)
+                out_["load"].append(os.getloadavg()[0])
             browser.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return times
+    return out_
 
 
 def bench_browser(url: str, runs: int) -> dict[str, Any]:
-    """``audit serve`` (prelaunch hook: cold kernel per page) vs a preheated single-user Voila."""
+    """``audit serve`` with its pool of warmed kernels, and with kernels started per page."""
     factory = session_factory(create_engine(url))
     tokens_file = WORK / "tokens.json"
     token = {n: t for t, n in issue_tokens(factory, tokens_file).items()}["rev"]
     port = str(18000 + os.getpid() % 1000)
     serve = [sys.executable, "-m", "audit_lib.cli", "serve", "--port", port, "--db", url,
              "--tokens", str(tokens_file)]  # fmt: skip
-    cold = _time_pages(
-        serve, {}, f"/?token={token}", "/voila/render/task_review/task_review.ipynb", runs, 0
-    )
-    # What the hook costs: the same notebook from a pool of preheated kernels, which Voila
-    # allows only without the hook — so one fixed user for the whole server (not a product
-    # configuration; for comparison only). The pool refills during the pause.
-    preheat = [sys.executable, "-m", "voila", "voila_apps/task_review/task_review.ipynb",
-               "--port", port, "--no-browser", "--Voila.ip=127.0.0.1",
-               "--preheat_kernel=True", "--pool_size=1"]  # fmt: skip
-    env = {"AUDIT_DB_URL": url, "JUPYTERHUB_USER": "rev"}
-    warm = _time_pages(preheat, env, "/voila/static/voila.js", "/", runs, 30)
-    return {
-        "page_ready_s": round(statistics.median(cold), 2),
-        "page_ready_all_s": [round(t, 2) for t in cold],
-        "page_ready_preheated_s": round(statistics.median(warm), 2),
-        "page_ready_preheated_all_s": [round(t, 2) for t in warm],
-    }
+    app = "/voila/render/task_review/task_review.ipynb"
+    out: dict[str, Any] = {}
+    for name, pool_size in (("page_ready", "1"), ("page_ready_cold", "0")):
+        got = _time_pages(
+            serve, {POOL_SIZE_ENV: pool_size}, f"/?token={token}", app, runs, pool=pool_size != "0"
+        )
+        out |= {
+            f"{name}_s": round(statistics.median(got["wall"]), 2),
+            f"{name}_all_s": [round(t, 2) for t in got["wall"]],
+            f"{name}_server_cpu_s": round(statistics.median(got["cpu"]), 2),
+            f"{name}_load_1min": [round(x, 2) for x in got["load"]],
+        }
+    return out
 
 
 def main() -> None:

@@ -23,6 +23,12 @@ def test_serve_command_line_binds_loopback_and_culls() -> None:
     assert "--MappingKernelManager.cull_interval=30" in argv
     assert "--VoilaConfiguration.show_tracebacks=False" in argv
     assert not any("preheat" in a for a in argv)  # incompatible with the prelaunch hook
+    # kernels are owned (403 to other users) and come from a pool of warmed kernels
+    assert "--Voila.authorizer_class=audit_lib.ui.kernels.KernelOwnerAuthorizer" in argv
+    manager = "--VoilaConfiguration.multi_kernel_manager_class=audit_lib.ui.kernels."
+    assert manager + "AuditKernelManager" in argv
+    assert "--AuditKernelManager.pool_size=1" in argv
+    assert "--AuditKernelManager.pool_size=0" in voila_argv(9999, pool_size=0)
 
 
 def test_serve_issues_one_private_token_per_user(tmp_path: Path) -> None:

@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from audit_lib.data.access import Mart
 
 # statsmodels (change points) and pyplot take seconds to import: the app shows first, they
-# load in the background (see EvidenceChart) or on first use.
+# load in the background PRELOAD_DELAY_S later (see EvidenceChart) or on first use; a kernel
+# from audit serve's pool has them already (audit_lib.ui.warmup).
 SLOW_IMPORTS = ("audit_lib.detect.evidence", "matplotlib.pyplot")
+PRELOAD_DELAY_S = 3.0
 
 log = logging.getLogger(__name__)
 HISTORY_DAYS = 180
@@ -115,18 +117,24 @@ def load_evidence(mart: Mart, cons_no: str, bureau: str, start: dt.date, end: dt
     return Evidence(kwh, peers, loss, events, change, (start, end))
 
 
-def _has_cjk_font() -> bool:
+CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei")
+
+
+def _cjk_font() -> str | None:
+    """The first installed font of :data:`CJK_FONTS`, if any."""
     from matplotlib import font_manager
 
     names = {f.name for f in font_manager.fontManager.ttflist}
-    return bool(names & {"Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei"})
+    return next((f for f in CJK_FONTS if f in names), None)
 
 
 def evidence_figure(ev: Evidence, lang: str = "zh") -> Figure:
     """Draw :class:`Evidence` (labels in English when no CJK font is installed)."""
     import matplotlib.pyplot as plt
+    from matplotlib.text import Text
 
-    lang = lang if _has_cjk_font() else "en"
+    cjk = _cjk_font()
+    lang = lang if cjk else "en"
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(9, 4.8), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
@@ -159,6 +167,10 @@ def evidence_figure(ev: Evidence, lang: str = "zh") -> Figure:
     if len(ev.loss):
         bottom.plot(pd.to_datetime(ev.loss["date"]), ev.loss["loss_pct"], color="#d35400", lw=1)
     bottom.set_ylabel(label("chart_loss", lang), fontsize=8)
+    if cjk:  # the figure's own fonts: the default one has no Chinese glyphs
+        logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # not on the page
+        for text in fig.findobj(Text):
+            text.set_fontfamily([cjk, "DejaVu Sans"])
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
@@ -178,8 +190,10 @@ class EvidenceChart:
         self.view = widgets.Output()
         self.view.add_class("audit-evidence-chart")
         self.shown: Evidence | None = None
-        if mart is not None:
-            threading.Thread(target=_preload, daemon=True).start()
+        if mart is not None:  # later: the page's first render must not share the CPU
+            timer = threading.Timer(PRELOAD_DELAY_S, _preload)
+            timer.daemon = True
+            timer.start()
 
     def show(self, task: dict[str, Any]) -> None:
         """Draw the chart of ``task`` (a :func:`show_task` view); a note if there is no data."""

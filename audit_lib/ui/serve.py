@@ -1,12 +1,16 @@
 """Serving the apps with Voila: command line, identity, landing page, evidence, limits.
 
-:class:`AuditVoila` is Voila with three additions:
+:class:`AuditVoila` is Voila with these additions:
 
 - the **prelaunch hook** (:func:`prelaunch_hook`) runs before each kernel starts: it takes
   the user the server authenticated, refuses apps the user's role may not open and refuses
-  new kernels past the cap, and injects ``set_server_user(<name>)`` into the notebook's first
-  cell. Voila cannot combine a prelaunch hook with preheated kernels, so kernels start cold
-  (about 0.7 s more per page; measured in ``benchmarks/bench_ui.py``);
+  new kernels past the cap, names the user as the owner of the kernel about to start, and
+  injects ``set_server_user(<name>)`` into the notebook's first cell. Voila cannot combine a
+  prelaunch hook with its preheated kernels (they run the notebook before the request);
+  instead the kernel manager keeps a few started, warmed kernels per app that have run no
+  notebook yet (:mod:`audit_lib.ui.kernels`; measured in ``benchmarks/bench_ui.py``);
+- **kernel ownership**: a kernel's model, websocket and shutdown routes answer 403 to
+  anyone but the user it was started for (:mod:`audit_lib.ui.kernels`);
 - a **landing page** at ``/`` listing the apps the signed-in user may open;
 - ``/audit/evidence/<task>``: the executed notebook (its HTML report) of a task, served only
   if the user may see the task (the same scope check as the command line).
@@ -26,6 +30,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tornado import web
+from tornado.ioloop import IOLoop
 from voila.app import Voila
 
 from audit_lib.errors import AuditError
@@ -40,11 +45,14 @@ from audit_lib.ui.identity import (
     apps_for,
     check_user_name,
 )
+from audit_lib.ui.kernels import OwnedShutdownHandler, launching_as
 
 APPS_DIR = Path("voila_apps")
 MAX_KERNELS_ENV = "AUDIT_UI_MAX_KERNELS"
 OUTPUTS_ENV = "AUDIT_OUTPUTS"
 DEFAULT_MAX_KERNELS = 20
+POOL_SIZE_ENV = "AUDIT_UI_POOL_SIZE"
+DEFAULT_POOL_SIZE = 1
 
 
 def voila_argv(
@@ -54,8 +62,15 @@ def voila_argv(
     cull_idle_timeout: int = 600,
     cull_interval: int = 60,
     tokens_file: Path | None = None,
+    pool_size: int | None = None,
 ) -> list[str]:
-    """The Voila command line of ``audit serve`` (127.0.0.1 only, culling on)."""
+    """The Voila command line of ``audit serve`` (127.0.0.1 only, culling on, owned kernels).
+
+    ``pool_size`` warmed kernels are kept per app (0: every page starts its kernel; default
+    ``AUDIT_UI_POOL_SIZE``, else 1).
+    """
+    if pool_size is None:
+        pool_size = int(os.environ.get(POOL_SIZE_ENV, DEFAULT_POOL_SIZE))
     argv = [
         str(apps_dir),
         f"--port={port}",
@@ -65,7 +80,13 @@ def voila_argv(
         f"--MappingKernelManager.cull_idle_timeout={cull_idle_timeout}",
         f"--MappingKernelManager.cull_interval={cull_interval}",
         "--Voila.identity_provider_class=audit_lib.ui.identity.TokenMapIdentityProvider",
+        "--Voila.authorizer_class=audit_lib.ui.kernels.KernelOwnerAuthorizer",
+        "--VoilaConfiguration.multi_kernel_manager_class=audit_lib.ui.kernels.AuditKernelManager",
+        f"--AuditKernelManager.pool_size={pool_size}",
         "--VoilaConfiguration.show_tracebacks=False",
+        # the page needs only the widget manager: no JupyterLab preview button, no code CSS
+        "--VoilaConfiguration.extension_denylist=@voila-dashboards/jupyterlab-preview",
+        "--VoilaConfiguration.extension_denylist=jupyterlab_pygments",
     ]
     if tokens_file is not None:
         argv.append(f"--TokenMapIdentityProvider.tokens_file={tokens_file}")
@@ -100,9 +121,12 @@ def prelaunch_hook(req: Any, notebook: Any, cwd: str) -> Any:
     app = Path(cwd).name
     if app not in APP_ROLES or user.role not in APP_ROLES[app]:
         raise web.HTTPError(403, f"role {user.role} may not open {app}")
-    running = len(req.kernel_manager.list_kernel_ids())
+    km = req.kernel_manager
+    running = km.owned_count() if hasattr(km, "owned_count") else len(km.list_kernel_ids())
     if running >= _max_kernels():
         raise web.HTTPError(503, f"too many open apps ({running}); try again later")
+    launching_as(user.name)
+    _ = req.xsrf_token  # sets the _xsrf cookie that Voila's page-leave shutdown sends back
     inject = (
         "import audit_lib.ui.identity as _audit_identity\n"
         f"_audit_identity.set_server_user({user.name!r})\n"
@@ -168,16 +192,24 @@ class AuditVoila(Voila):
     """Voila with the identity hook, the landing page and the evidence route."""
 
     def init_settings(self) -> dict[str, Any]:
-        """Install the prelaunch hook, then let Voila build its settings."""
+        """Install the prelaunch hook, let Voila build its settings, start the kernel pool."""
         self.voila_configuration.prelaunch_hook = prelaunch_hook
+        if self.voila_configuration.progressive_rendering:
+            # its /voila/execution/<kernel> route does not go through the owner check
+            raise AuditError("audit serve does not support progressive rendering")
         settings: dict[str, Any] = super().init_settings()
+        fill = getattr(self.kernel_manager, "fill_all", None)
+        if fill is not None:
+            IOLoop.current().add_callback(fill)
         return settings
 
     def init_handlers(self) -> list[Any]:
         """Voila's handlers, with ours first (tornado takes the first match)."""
+        root = self.server_url.rstrip("/")
         ours: list[Any] = [
-            (self.server_url.rstrip("/") + "/?", LandingHandler),
-            (self.server_url.rstrip("/") + r"/audit/evidence/(\d+)", EvidenceHandler),
+            (root + "/?", LandingHandler),
+            (root + r"/audit/evidence/(\d+)", EvidenceHandler),
+            (root + r"/voila/api/shutdown/(.*)", OwnedShutdownHandler),
         ]
         handlers: list[Any] = super().init_handlers()
         return ours + handlers
