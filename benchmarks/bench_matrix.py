@@ -1,6 +1,7 @@
 """Benchmark: build the customers × days matrix for one bureau from the mart.
 
-Writes (once, cached under ``var/bench/matrix-mart``) a mart with one bureau of 1,000,000
+Writes (once, cached under ``var/bench/matrix-mart-<layout>-…``; a new mart file layout gets a
+new ``LAYOUT`` so a stale cache is not measured) a mart with one bureau of 1,000,000
 customers and 365 days of readings (365 M rows, customer-major within each month, ~2 %
 missing), then times :func:`audit_lib.data.matrix.build_matrix` (median of several runs,
 each in a fresh process so peak RSS is per build) and writes ``benchmarks/results/matrix.json``.
@@ -31,6 +32,7 @@ from audit_lib.data.mart import write_table  # noqa: E402
 from audit_lib.data.schema import CUSTOMERS, READINGS  # noqa: E402
 
 BUREAU = "BM"
+LAYOUT = "v2"  # mart files written by audit_lib.data.mart.parquet_options (plain kWh)
 START = "2025-01-01"
 
 
@@ -120,7 +122,7 @@ def main() -> None:
     parser.add_argument("--method", default="auto")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    mart = ROOT / "var" / "bench" / f"matrix-mart-{args.customers}x{args.days}"
+    mart = ROOT / "var" / "bench" / f"matrix-mart-{LAYOUT}-{args.customers}x{args.days}"
     if args.child:
         one_build(mart, args.days, args.method)
         return

@@ -123,3 +123,28 @@ def test_matrix_rejects_bad_shapes_and_unknown_bureau(
         build_matrix(m, "XX", "2025-01-01", "2025-01-31")
     with pytest.raises(DataError, match="empty period"):
         build_matrix(m, "YZ", "2025-02-01", "2025-01-01")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_build_matrix_keeps_zero_kwh_and_drops_days_outside_the_period(
+    mart: tuple[Mart, dict[str, pa.Table]], method: str
+) -> None:
+    m, tables = mart
+    r = tables["readings"].to_pandas()
+    jan = r[(r.bureau == "JB") & (r.date < "2025-02-01")].assign(month="2025-01")
+    first = jan.iloc[0]
+    jan.loc[jan.index[0], "kwh"] = 0.0
+    stray = pd.DataFrame(  # a December reading filed in January's partition
+        {"cons_no": [first.cons_no], "date": [pd.Timestamp("2024-12-31")], "kwh": [5.0],
+         "bureau": ["JB"], "month": ["2025-01"]}
+    )  # fmt: skip
+    table = pa.Table.from_pandas(pd.concat([jan, stray]), preserve_index=False)
+    write_table(m.root, "readings", table)
+    mat = build_matrix(m, "JB", "2025-01-01", "2025-01-31", method=method)  # type: ignore[arg-type]
+    row = list(mat.cons_no).index(first.cons_no)
+    cell = mat.values[row, (first.date - pd.Timestamp("2025-01-01")).days]
+    assert cell == 0.0 and not np.signbit(cell)
+    want = expected_pivot({**tables, "readings": pa.Table.from_pandas(jan, preserve_index=False)}, "JB", "2025-01-01",
+                          "2025-01-31")  # fmt: skip
+    np.testing.assert_array_equal(np.isnan(mat.values), want.isna().to_numpy())
+    assert mat.duplicates == 0 and mat.orphans == 0

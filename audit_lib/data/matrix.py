@@ -3,15 +3,15 @@
 :func:`build_matrix` reads a bureau's daily readings from the mart and scatters them into a
 preallocated float32 array, one row per customer (in the order of the bureau's customers
 table) and one column per day; missing readings are NaN. It never materialises one Python
-string per reading: the ``arrow`` method reads ``cons_no`` as the Parquet dictionary and maps
-each dictionary (not each row) to row positions; the ``duckdb`` method lets DuckDB join the
-readings to a customer index and hands back flat cell positions.
+string per reading: the ``arrow`` method reads ``cons_no`` as the Parquet dictionary, maps
+each dictionary (not each row) to row positions and scatters row groups in parallel threads;
+the ``duckdb`` method lets DuckDB join the readings to a customer index and hands back flat
+cell positions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,7 +23,13 @@ import pyarrow.dataset as ds
 
 from audit_lib.data.access import DateLike, Mart, months_between, to_date
 from audit_lib.data.keys import KeyLookup
-from audit_lib.data.matrix_scan import arrow_cells, duckdb_cells, resolve_duplicates, scatter
+from audit_lib.data.matrix_scan import (
+    arrow_scatter,
+    duckdb_cells,
+    finish_matrix,
+    resolve_duplicates,
+    scatter,
+)
 from audit_lib.data.schema import CONS_NO, DATE, KWH
 from audit_lib.errors import DataError
 
@@ -169,18 +175,11 @@ def build_matrix(
     flat = np.zeros(n * d, dtype=np.float32)
     start_day = int(np.datetime64(s, "D").astype(np.int64))
     if method == "duckdb":
-        sources = [duckdb_cells(mart, files, bureau_cons, to_row, start_day, d)]
-    else:  # two scanners on two cores, each scattering its own files
-        sources = [arrow_cells(files[i::2], lookup, to_row, start_day, d) for i in range(2)]
-    with ThreadPoolExecutor(max_workers=len(sources)) as pool:
-        counts = list(pool.map(lambda cells: scatter(cells, flat), sources))
-    mapped = sum(c[0] for c in counts)
-    orphans = sum(c[1] for c in counts)
-    untouched = flat.view(np.int32) == 0
-    duplicates = mapped - (flat.size - int(np.count_nonzero(untouched)))
-    np.copyto(flat, np.float32(np.nan), where=untouched)
-    del untouched
-    np.add(flat, np.float32(0.0), out=flat)  # -0.0 back to 0.0
+        cells = duckdb_cells(mart, files, bureau_cons, to_row, start_day, d)
+        mapped, orphans = scatter(cells, flat)
+    else:  # row groups read and scattered by one thread per core
+        mapped, orphans = arrow_scatter(files, lookup, to_row, start_day, flat, d)
+    duplicates = mapped - finish_matrix(flat)
     if duplicates:
         resolve_duplicates(mart, files, lookup, to_row, s, e, flat, d)
     return ConsumptionMatrix(

@@ -1,21 +1,29 @@
 """Reading a bureau's readings into cells of the customers × days matrix.
 
-Producers yield batches of (flat cell index, kWh, orphan rows): :func:`arrow_cells` scans the
-Parquet files with ``cons_no`` kept as the files' dictionaries (one lookup per dictionary,
-not per row); :func:`duckdb_cells` lets DuckDB join the readings to a customer index.
-:func:`scatter` writes batches into the matrix; :func:`resolve_duplicates` settles cells that
-several readings hit.
+:func:`arrow_scatter` reads the Parquet row groups in a thread pool with ``cons_no`` kept as
+the files' dictionaries (one lookup per dictionary, not per row) and writes each batch into
+the matrix with one compiled loop (numba, no GIL). :func:`duckdb_cells` lets DuckDB join the
+readings to a customer index and yields (flat cell, kWh, orphan rows) batches for
+:func:`scatter`. :func:`finish_matrix` turns untouched cells into NaN;
+:func:`resolve_duplicates` settles cells that several readings hit.
+
+Cells start as all-zero bits and a reading of 0 kWh is written as -0.0, so a written cell
+never has all-zero bits: that tells untouched cells from written ones without a second array.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from audit_lib.data.access import Mart
 from audit_lib.data.keys import KeyLookup
@@ -65,49 +73,147 @@ def resolve_duplicates(
     flat[cell] = dup.column(2).to_numpy(zero_copy_only=False).astype(np.float32)[keep]
 
 
-def arrow_cells(
-    files: list[str], lookup: KeyLookup, to_row: np.ndarray, start_day: int, days: int
-) -> Cells:
-    """Yield (flat cell, kWh, orphan count) per record batch, mapping dictionaries not rows."""
-    if not files:
-        return
-    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=[CONS_NO]))
-    scanner = ds.dataset(files, format=fmt).scanner(
-        columns=[CONS_NO, DATE, KWH], batch_size=BATCH_ROWS, batch_readahead=4, fragment_readahead=1
-    )
-    cell_type = np.int32 if len(to_row) * days < 2**31 else np.int64
-    cached: tuple[pa.Array, np.ndarray, np.ndarray, bool] | None = None
-    for batch in scanner.to_batches():
-        if batch.num_rows == 0:
-            continue
-        cons = batch.column(0)
-        if not isinstance(cons, pa.DictionaryArray):
-            cons = cons.dictionary_encode()
-        if cached is None or not cached[0].equals(cons.dictionary):
-            known = lookup.positions(cons.dictionary)
-            dict_pos = np.where(known >= 0, to_row[known], np.where(known >= 0, -1, -2))
-            # cell = row × days + (date − start): fold the row part into the dictionary
-            base = (dict_pos * days - start_day).astype(cell_type)
-            cached = (cons.dictionary, base, dict_pos, bool(dict_pos.min() >= 0))
-        _, base, dict_pos, all_rows = cached
-        date = batch.column(1)
-        lo, hi = (x.as_py() for x in pc.min_max(date).values())
-        day0 = start_day if lo is None else _epoch_day(lo)
-        day1 = start_day if hi is None else _epoch_day(hi)
-        raw_day = date.view(pa.int32()).to_numpy(zero_copy_only=False).astype(cell_type, copy=False)
-        indices = cons.indices.to_numpy(zero_copy_only=False)
-        kwh = batch.column(2).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-        if all_rows and day0 >= start_day and day1 < start_day + days:
-            yield base[indices] + raw_day, kwh, 0  # the common case: nothing to drop
-            continue
-        pos = dict_pos[indices]
-        day = raw_day - start_day
-        keep = (pos >= 0) & (day >= 0) & (day < days)
-        yield base[indices][keep] + raw_day[keep], kwh[keep], int(np.count_nonzero(pos == -2))
+def arrow_scatter(
+    files: list[str],
+    lookup: KeyLookup,
+    to_row: np.ndarray,
+    start_day: int,
+    flat: np.ndarray,
+    days: int,
+    *,
+    threads: int | None = None,
+) -> tuple[int, int]:
+    """Scatter every reading of ``files`` into ``flat``; return (rows mapped, orphan rows).
+
+    Parameters
+    ----------
+    files
+        Readings Parquet files.
+    lookup, to_row
+        ``cons_no`` → position in the customers table → row of the matrix (-1: not wanted).
+    start_day
+        Days since 1970-01-01 of the first column.
+    flat
+        The matrix, customers × ``days`` float32, raveled; cells start with all-zero bits.
+    days
+        Columns of the matrix.
+    threads
+        Worker threads (default: one per CPU); each reads and scatters whole row groups.
+    """
+    tasks = [(f, g) for f in files for g in range(pq.ParquetFile(f).metadata.num_row_groups)]
+    if not tasks:
+        return 0, 0
+    kernel = _kernels()[0]
+
+    def run(task: tuple[str, int]) -> tuple[int, int]:
+        path, group = task
+        table = pq.ParquetFile(path, read_dictionary=[CONS_NO]).read_row_group(
+            group, columns=[CONS_NO, DATE, KWH], use_threads=False
+        )
+        mapped = orphans = 0
+        cached: tuple[pa.Array, np.ndarray] | None = None
+        for batch in table.to_batches():
+            batch, dropped = _valid_rows(batch)
+            orphans += dropped
+            cons = batch.column(0)
+            if not isinstance(cons, pa.DictionaryArray):
+                cons = cons.dictionary_encode()
+            if cached is None or not cached[0].equals(cons.dictionary):
+                known = lookup.positions(cons.dictionary)
+                # row of the matrix per dictionary entry: -1 not wanted, -2 not a customer
+                cached = (cons.dictionary, np.where(known >= 0, to_row[known], -2))
+            counts = kernel(
+                flat,
+                cached[1],
+                cons.indices.to_numpy().astype(np.int32, copy=False),
+                batch.column(1).view(pa.int32()).to_numpy(),
+                batch.column(2).to_numpy(zero_copy_only=False).astype(np.float32, copy=False),
+                start_day,
+                days,
+            )
+            mapped += counts[0]
+            orphans += counts[1]
+        return mapped, orphans
+
+    workers = max(1, min(len(tasks), threads or os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(run, tasks))
+    return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
-def _epoch_day(value: dt.date) -> int:
-    return (value - dt.date(1970, 1, 1)).days
+def _valid_rows(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
+    """Drop rows without a ``cons_no`` or date (rare); return them as a count of orphans."""
+    if batch.column(0).null_count == 0 and batch.column(1).null_count == 0:
+        return batch, 0
+    keep = pc.and_(pc.is_valid(batch.column(0)), pc.is_valid(batch.column(1)))
+    kept = batch.filter(keep)
+    return kept, batch.num_rows - kept.num_rows
+
+
+def finish_matrix(flat: np.ndarray, *, threads: int | None = None) -> int:
+    """Untouched cells (all-zero bits) become NaN and -0.0 becomes 0.0; return cells written."""
+    bits = flat.view(np.int32)
+    parts = max(1, min(threads or os.cpu_count() or 1, bits.size // (1 << 20) or 1))
+    bounds = np.linspace(0, bits.size, parts + 1).astype(np.int64)
+    kernel = _kernels()[1]
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        written = pool.map(lambda i: kernel(bits[bounds[i] : bounds[i + 1]]), range(parts))
+        return int(sum(written))
+
+
+@functools.cache
+def _kernels() -> tuple[Any, Any]:
+    """The compiled loops (numba, cached on disk: compiled once per machine, not per process)."""
+    from numba import njit
+
+    compile_ = njit(nogil=True, cache=True)
+    return compile_(_scatter_rows), compile_(_finish_bits)
+
+
+_NAN_BITS = np.int32(0x7FC00000)
+_MINUS_ZERO_BITS = np.int32(-(2**31))
+_MINUS_ZERO = np.float32(-0.0)
+
+
+def _scatter_rows(
+    flat: np.ndarray,
+    row_of: np.ndarray,
+    codes: np.ndarray,
+    dates: np.ndarray,
+    kwh: np.ndarray,
+    start_day: int,
+    days: int,
+) -> tuple[int, int]:
+    """Write each reading into its cell (compiled by :func:`_kernels`); (mapped, orphans)."""
+    mapped = 0
+    orphans = 0
+    for i in range(codes.size):
+        row = row_of[codes[i]]
+        if row < 0:
+            if row == -2:
+                orphans += 1
+            continue
+        day = dates[i] - start_day
+        if day < 0 or day >= days:
+            continue
+        value = kwh[i]
+        flat[row * days + day] = value if value != 0 else _MINUS_ZERO
+        mapped += 1
+    return mapped, orphans
+
+
+def _finish_bits(bits: np.ndarray) -> int:
+    """All-zero bits → NaN, -0.0 → 0.0 (compiled by :func:`_kernels`); cells written."""
+    written = 0
+    for i in range(bits.size):
+        b = bits[i]
+        if b == 0:
+            bits[i] = _NAN_BITS
+        else:
+            written += 1
+            if b == _MINUS_ZERO_BITS:
+                bits[i] = 0
+    return written
 
 
 def duckdb_cells(
