@@ -11,6 +11,7 @@ cell positions.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -27,6 +28,7 @@ from audit_lib.data.matrix_scan import (
     arrow_scatter,
     duckdb_cells,
     finish_matrix,
+    load_kernels,
     resolve_duplicates,
     scatter,
 )
@@ -155,9 +157,12 @@ def build_matrix(
     dates = pd.date_range(s, e, freq="D")
     if len(dates) == 0:
         raise DataError(f"empty period {s}..{e}", field="end")
+    loading = threading.Thread(target=load_kernels, daemon=True)  # numba, beside the index
+    loading.start()
     bureau_cons, lookup = _bureau_index(mart, bureau)
+    loading.join()
     if customers is None:
-        rows = np.asarray(bureau_cons.to_numpy(zero_copy_only=False), dtype=object)
+        rows = str_array(bureau_cons)
         to_row = np.arange(len(rows), dtype=np.int64)
     else:
         rows = np.asarray(list(customers), dtype=object)
@@ -178,13 +183,13 @@ def build_matrix(
         cells = duckdb_cells(mart, files, bureau_cons, to_row, start_day, d)
         mapped, orphans = scatter(cells, flat)
     else:  # row groups read and scattered by one thread per core
-        mapped, orphans = arrow_scatter(files, lookup, to_row, start_day, flat, d)
+        mapped, orphans = arrow_scatter(files, bureau_cons, lookup, to_row, start_day, flat, d)
     duplicates = mapped - finish_matrix(flat)
     if duplicates:
         resolve_duplicates(mart, files, lookup, to_row, s, e, flat, d)
     return ConsumptionMatrix(
         flat.reshape(n, d),
-        np.asarray(rows, dtype=object).astype(str),
+        rows if rows.dtype.kind == "U" else rows.astype(str),
         dates,
         duplicates=duplicates,
         orphans=orphans,
@@ -204,3 +209,21 @@ def _bureau_index(mart: Mart, bureau: str) -> tuple[pa.Array, KeyLookup]:
         ).duplicated()
         cons = cons.filter(pa.array(first))
     return cons, KeyLookup(cons)
+
+
+def str_array(values: pa.Array) -> np.ndarray:
+    """A numpy ``str`` array of an Arrow string array without nulls.
+
+    Fixed-width ASCII values (customer numbers) are converted as one block of bytes, not one
+    Python string each.
+    """
+    if isinstance(values, pa.StringArray) and len(values) and values.null_count == 0:
+        offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)
+        offsets = offsets[values.offset : values.offset + len(values) + 1]
+        width = int(offsets[1] - offsets[0])
+        steps = np.diff(offsets)
+        if width > 0 and steps.min() == width and steps.max() == width:
+            raw = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+            if raw.min() > 0 and raw.max() < 128:  # ASCII: one byte per character
+                return raw.view(f"S{width}").astype(f"U{width}")
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object).astype(str)

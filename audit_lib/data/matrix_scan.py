@@ -75,6 +75,7 @@ def resolve_duplicates(
 
 def arrow_scatter(
     files: list[str],
+    customers: pa.Array,
     lookup: KeyLookup,
     to_row: np.ndarray,
     start_day: int,
@@ -89,8 +90,9 @@ def arrow_scatter(
     ----------
     files
         Readings Parquet files.
-    lookup, to_row
-        ``cons_no`` → position in the customers table → row of the matrix (-1: not wanted).
+    customers, lookup, to_row
+        The customers table's ``cons_no`` (no repeats) and its lookup; ``to_row`` maps a
+        position in the customers table to a row of the matrix (-1: not wanted).
     start_day
         Days since 1970-01-01 of the first column.
     flat
@@ -119,7 +121,7 @@ def arrow_scatter(
             if not isinstance(cons, pa.DictionaryArray):
                 cons = cons.dictionary_encode()
             if cached is None or not cached[0].equals(cons.dictionary):
-                known = lookup.positions(cons.dictionary)
+                known = _positions(cons.dictionary, customers, lookup)
                 # row of the matrix per dictionary entry: -1 not wanted, -2 not a customer
                 cached = (cons.dictionary, np.where(known >= 0, to_row[known], -2))
             counts = kernel(
@@ -141,6 +143,18 @@ def arrow_scatter(
     return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
+def _positions(values: pa.Array, customers: pa.Array, lookup: KeyLookup) -> np.ndarray:
+    """Position of each value in ``customers`` (-1: none); a run of the table is found at once.
+
+    Readings written in customers-table order give row groups whose dictionary is a slice of
+    the customers table: one lookup of the first value and one comparison settle it.
+    """
+    first = int(lookup.positions(values.slice(0, 1))[0]) if len(values) else -1
+    if first >= 0 and customers.slice(first, len(values)).equals(values):
+        return np.arange(first, first + len(values), dtype=np.int64)
+    return lookup.positions(values)
+
+
 def _valid_rows(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
     """Drop rows without a ``cons_no`` or date (rare); return them as a count of orphans."""
     if batch.column(0).null_count == 0 and batch.column(1).null_count == 0:
@@ -159,6 +173,11 @@ def finish_matrix(flat: np.ndarray, *, threads: int | None = None) -> int:
     with ThreadPoolExecutor(max_workers=parts) as pool:
         written = pool.map(lambda i: kernel(bits[bounds[i] : bounds[i + 1]]), range(parts))
         return int(sum(written))
+
+
+def load_kernels() -> None:
+    """Compile or load the numba loops now (e.g. in a thread while other work runs)."""
+    _kernels()
 
 
 @functools.cache
