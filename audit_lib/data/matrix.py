@@ -31,6 +31,7 @@ from audit_lib.data.matrix_scan import (
     load_kernels,
     resolve_duplicates,
     scatter,
+    zeroed_cells,
 )
 from audit_lib.data.schema import CONS_NO, DATE, KWH
 from audit_lib.errors import DataError
@@ -176,8 +177,8 @@ def build_matrix(
             to_row = np.asarray(picked.get_indexer(pd.Index(bureau_rows)), dtype=np.int64)
     files = mart.files("readings", [bureau], months_between(s, e))
     n, d = len(rows), len(dates)
-    # zero pages until written: a written cell never has all-zero bits (0 kWh is stored as -0.0)
-    flat = np.zeros(n * d, dtype=np.float32)
+    # all-zero bits until written: a written cell never has them (0 kWh is stored as -0.0)
+    flat = zeroed_cells(n * d)
     start_day = int(np.datetime64(s, "D").astype(np.int64))
     if method == "duckdb":
         cells = duckdb_cells(mart, files, bureau_cons, to_row, start_day, d)
@@ -225,5 +226,6 @@ def str_array(values: pa.Array) -> np.ndarray:
         if width > 0 and steps.min() == width and steps.max() == width:
             raw = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
             if raw.min() > 0 and raw.max() < 128:  # ASCII: one byte per character
-                return raw.view(f"S{width}").astype(f"U{width}")
+                chars = raw.reshape(-1, width).astype("<u4")  # UTF-32 code points
+                return chars.view(f"<U{width}").reshape(-1)
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object).astype(str)
