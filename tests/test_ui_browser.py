@@ -120,6 +120,13 @@ def _open_app(page: Page, server: Server, app: str, css: str) -> None:
     page.locator(f".{css}").wait_for(state="visible", timeout=COLD_START_MS)
 
 
+def _no_stderr_on(page: Page) -> None:
+    """No log line, warning or traceback of the kernel reached the page."""
+    assert page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+    content = page.content()
+    assert "findfont" not in content and "Traceback" not in content
+
+
 def _options(page: Page) -> list[str]:
     return [t.replace("\xa0", " ") for t in page.locator(".audit-inbox option").all_inner_texts()]
 
@@ -149,6 +156,7 @@ def test_browser_reviewer_filters_opens_and_approves(browser: Browser, server: S
     page.locator(".audit-comment textarea").fill("证据充分，同意 evidence sufficient")
     page.locator(".audit-action-approve").click()
     page.locator(".audit-task-state", has_text="审核通过").wait_for(timeout=30_000)
+    _no_stderr_on(page)
     page.screenshot(path=str(SHOTS / "task_review.png"), full_page=True)
     with server.factory() as session:
         task = session.get(Task, task_id)
@@ -217,5 +225,6 @@ def test_browser_handling_and_dashboard_screenshots(browser: Browser, server: Se
     page.locator(".audit-dash-drill select").select_option(label="YZ")
     page.locator(".audit-dash-st").wait_for(timeout=60_000)
     page.locator(".audit-dash-trend img").wait_for(timeout=60_000)
+    _no_stderr_on(page)
     page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
     context.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,21 @@ def open_mart(path: str | Path | None = None) -> Mart | None:
     from audit_lib.data.access import Mart
 
     return Mart(where)
+
+
+class _ServerLog(logging.StreamHandler):
+    """Writes log records to the kernel process's stderr, which the server logs."""
+
+
+def log_to_server() -> None:
+    """Send log records (library warnings, ``log.exception``) to the server log.
+
+    Without a handler, Python writes them to ``sys.stderr``, which the kernel shows on the
+    page (for example matplotlib's font warnings, or a traceback).
+    """
+    root = logging.getLogger()
+    if not any(isinstance(h, _ServerLog) for h in root.handlers):
+        root.addHandler(_ServerLog(sys.__stderr__))
 
 
 def error_view(message: str) -> widgets.HTML:
@@ -101,9 +117,11 @@ class AppBase:
         """The app for the server's authenticated user (see :mod:`audit_lib.ui.identity`).
 
         The kernel serves this one app, so warnings are silenced for good: they would show
-        file paths and code on the page.
+        file paths and code on the page; log records go to the server log (the kernel
+        process's own stderr), not to the page.
         """
         warnings.simplefilter("ignore")
+        log_to_server()
         try:
             return cls(connect(db_url), current_user(), mart=open_mart(mart), lang=lang, **kwargs)
         except AuditError as exc:

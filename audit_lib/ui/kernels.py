@@ -74,7 +74,7 @@ class AuditKernelManager(AsyncMappingKernelManager):
     pool_apps = List(
         Unicode(), default_value=sorted(APP_ROLES), config=True, help="app folders with a pool"
     )
-    fill_delay = Float(3.0, config=True, help="seconds before replacing a kernel taken")
+    fill_delay = Float(5.0, config=True, help="seconds before replacing a kernel taken")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
