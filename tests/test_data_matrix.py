@@ -13,6 +13,7 @@ from mart_fixture import write_tiny_mart
 from audit_lib.data.access import Mart
 from audit_lib.data.mart import write_table
 from audit_lib.data.matrix import ConsumptionMatrix, build_matrix
+from audit_lib.data.matrix_scan import _float32_buffers
 from audit_lib.errors import DataError
 
 METHODS = ["arrow", "duckdb"]
@@ -148,3 +149,73 @@ def test_build_matrix_keeps_zero_kwh_and_drops_days_outside_the_period(
                           "2025-01-31")  # fmt: skip
     np.testing.assert_array_equal(np.isnan(mat.values), want.isna().to_numpy())
     assert mat.duplicates == 0 and mat.orphans == 0
+
+
+def test_build_matrix_of_a_larger_bureau_equals_its_values(tmp_path: Path) -> None:
+    """5,000 customers × 40 days with nulls and zeros, written and read back."""
+    n, days = 5000, 40
+    rng = np.random.default_rng(7)
+    cons = np.char.add("51", np.char.zfill(np.arange(n).astype(str), 8))
+    values = rng.gamma(2.0, 4.0, size=(n, days)).astype(np.float32)
+    values[rng.random((n, days)) < 0.05] = np.nan
+    values[rng.random((n, days)) < 0.01] = 0.0
+    dates = pd.date_range("2025-01-01", periods=days)
+    root = tmp_path / "mart"
+    customers = tiny_customers(cons, "BX")
+    write_table(root, "customers", customers)
+    write_table(
+        root,
+        "readings",
+        pa.table(
+            {
+                "cons_no": np.repeat(cons, days),
+                "date": np.tile(dates.to_numpy().astype("datetime64[D]"), n),
+                "kwh": pa.array(values.ravel(), from_pandas=True),
+                "bureau": ["BX"] * (n * days),
+            }
+        ),
+    )
+    with Mart(root) as m:
+        mat = build_matrix(m, "BX", dates[0], dates[-1])
+    np.testing.assert_array_equal(mat.cons_no, cons)
+    np.testing.assert_array_equal(mat.values, values)
+    assert not np.signbit(mat.values[mat.values == 0]).any()
+    assert mat.duplicates == 0 and mat.orphans == 0
+
+
+def tiny_customers(cons: np.ndarray, bureau: str) -> pa.Table:
+    """A customers table with every required column for ``cons`` (one station and area)."""
+    n = len(cons)
+    return pa.table(
+        {
+            "cons_no": cons,
+            "name": ["*"] * n,
+            "phone": pa.nulls(n, pa.string()),
+            "id_no": pa.nulls(n, pa.string()),
+            "station_id": [f"{bureau}-S1"] * n,
+            "area_id": [f"{bureau}-A1"] * n,
+            "cust_class": ["residential"] * n,
+            "industry": ["urban_household"] * n,
+            "tariff_code": ["RES1"] * n,
+            "voltage_kv": np.full(n, 0.22),
+            "capacity_kva": np.full(n, 8.0),
+            "status": ["active"] * n,
+            "open_date": np.full(n, np.datetime64("2010-01-01", "D")),
+            "close_date": pa.nulls(n, pa.date32()),
+            "bureau": [bureau] * n,
+        }
+    )
+
+
+def test_float32_buffers_of_a_slice_match_its_values() -> None:
+    values = pa.array([1.5, None, 0.0, 2.0, None, 3.0, 4.0, None, 5.0, 6.0, None], pa.float32())
+    for start in (0, 3, 9):
+        part = values.slice(start, 11 - start)
+        floats, bitmap, offset = _float32_buffers(part)
+        valid = (
+            bitmap[(offset + np.arange(len(part))) >> 3] >> ((offset + np.arange(len(part))) & 7)
+        ) & 1
+        want = part.to_numpy(zero_copy_only=False)
+        np.testing.assert_array_equal(np.where(valid == 1, floats, np.nan), want)
+    floats, bitmap, _ = _float32_buffers(pa.array([1.0, 2.0], pa.float64()).slice(1))
+    assert floats.tolist() == [2.0] and bitmap.size == 0

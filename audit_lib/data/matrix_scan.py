@@ -129,7 +129,7 @@ def arrow_scatter(
                 cached[1],
                 cons.indices.to_numpy().astype(np.int32, copy=False),
                 batch.column(1).view(pa.int32()).to_numpy(),
-                batch.column(2).to_numpy(zero_copy_only=False).astype(np.float32, copy=False),
+                *_float32_buffers(batch.column(2)),
                 start_day,
                 days,
             )
@@ -153,6 +153,17 @@ def _positions(values: pa.Array, customers: pa.Array, lookup: KeyLookup) -> np.n
     if first >= 0 and customers.slice(first, len(values)).equals(values):
         return np.arange(first, first + len(values), dtype=np.int64)
     return lookup.positions(values)
+
+
+def _float32_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray, int]:
+    """The values, validity bitmap (empty: no nulls) and bit offset of a float array, no copy."""
+    if values.type != pa.float32():
+        values = values.cast(pa.float32())
+    validity, data = values.buffers()[:2]
+    floats = np.frombuffer(data, dtype=np.float32)[values.offset : values.offset + len(values)]
+    if values.null_count == 0 or validity is None:
+        return floats, np.empty(0, dtype=np.uint8), 0
+    return floats, np.frombuffer(validity, dtype=np.uint8), values.offset
 
 
 def _valid_rows(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
@@ -210,6 +221,7 @@ def _kernels() -> tuple[Any, Any]:
 _NAN_BITS = np.int32(0x7FC00000)
 _MINUS_ZERO_BITS = np.int32(-(2**31))
 _MINUS_ZERO = np.float32(-0.0)
+_NAN = np.float32(np.nan)
 
 
 def _scatter_rows(
@@ -218,10 +230,15 @@ def _scatter_rows(
     codes: np.ndarray,
     dates: np.ndarray,
     kwh: np.ndarray,
+    valid: np.ndarray,
+    valid_offset: int,
     start_day: int,
     days: int,
 ) -> tuple[int, int]:
-    """Write each reading into its cell (compiled by :func:`_kernels`); (mapped, orphans)."""
+    """Write each reading into its cell (compiled by :func:`_kernels`); (mapped, orphans).
+
+    ``valid`` is the Arrow validity bitmap of ``kwh`` (empty: no nulls); a null is NaN.
+    """
     mapped = 0
     orphans = 0
     for i in range(codes.size):
@@ -234,6 +251,8 @@ def _scatter_rows(
         if day < 0 or day >= days:
             continue
         value = kwh[i]
+        if valid.size and not (valid[(valid_offset + i) >> 3] >> ((valid_offset + i) & 7)) & 1:
+            value = _NAN
         flat[row * days + day] = value if value != 0 else _MINUS_ZERO
         mapped += 1
     return mapped, orphans
