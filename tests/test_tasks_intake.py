@@ -130,3 +130,88 @@ def test_intake_empty_frame_creates_nothing(make_session, rng) -> None:
     with make_session() as s:
         res = tasks_from_findings(s, make_findings(3, rng).iloc[:0], get_user(s, "city"))
         assert res.tasks_created == 0 and _count(s, Task) == 0
+
+
+def test_intake_new_finding_updates_the_existing_task(make_session, rng) -> None:
+    first = make_findings(1, rng, per_customer=1)
+    first[["score", "severity", "money_at_risk", "kwh_at_risk"]] = [0.3, "low", 100.0, 10.0]
+    more = make_findings(1, rng, per_customer=3).iloc[1:].reset_index(drop=True)
+    more[["score", "money_at_risk", "kwh_at_risk"]] = [[0.9, 50.0, 5.0], [0.5, 20.0, None]]
+    more["severity"] = ["high", "medium"]
+    more["reason_en"] = ["theft suspected", "abrupt drop"]
+    with make_session() as s:
+        aud = get_user(s, "aud_yz")
+        tid = tasks_from_findings(s, first, aud).task_ids[0]
+        s.commit()
+        res = tasks_from_findings(s, more, aud)
+        s.commit()
+        assert (res.tasks_created, res.findings_linked) == (0, 2)
+        task = s.get(Task, tid, populate_existing=True)
+        assert task is not None
+        assert task.n_findings == 3 and task.version == 2
+        assert task.themes == "abrupt_drop,theft_suspicion,zero_consumption"
+        assert task.score == pytest.approx(0.9) and task.severity == "high"
+        assert task.money_at_risk == pytest.approx(170.0)
+        assert task.kwh_at_risk == pytest.approx(15.0)
+        assert task.priority == pytest.approx(0.9 * 170.0)
+        assert task.title_en == "theft suspected (+2 more)"
+        assert task.title_zh.endswith("（另 2 条）")
+        event = s.execute(
+            select(AuditEvent).where(AuditEvent.action == "link_findings")
+        ).scalar_one()
+        assert (event.task_id, event.detail) == (tid, '{"findings":2}')
+        assert verify(s).ok
+
+
+def _archive(make_session, tid: int) -> None:
+    from tasks_fixtures import LOOP_TO_ARCHIVE, drive
+
+    drive(make_session, tid, LOOP_TO_ARCHIVE)
+
+
+def test_intake_daily_findings_go_to_the_open_task(make_session, rng) -> None:
+    days = [(f"2024-03-{d:02d}", f"2024-03-{d:02d}") for d in (1, 2, 3)]
+    day = {p: make_findings(3, rng, stations=("YZ-S1",), period=p) for p in days}
+    with make_session() as s:
+        aud = get_user(s, "aud_yz")
+        ids = tasks_from_findings(s, day[days[0]], aud).task_ids
+        s.commit()
+        second = tasks_from_findings(s, day[days[1]], aud)
+        s.commit()
+        again = tasks_from_findings(s, day[days[1]], aud)
+        s.commit()
+        assert (second.tasks_created, second.findings_linked) == (0, 3)
+        assert (again.tasks_created, again.findings_linked, again.findings_skipped) == (0, 0, 3)
+        assert _count(s, Task) == 3
+        counts = s.execute(
+            select(TaskFinding.task_id, func.count()).group_by(TaskFinding.task_id)
+        ).all()
+        assert sorted(counts) == [(i, 2) for i in sorted(ids)]
+        assert set(s.execute(select(Task.n_findings)).scalars()) == {2}
+    _archive(make_session, ids[0])
+    with make_session() as s:
+        aud = get_user(s, "aud_yz")
+        s.execute(
+            text("UPDATE tasks SET state = 'cancelled' WHERE id = :i"), {"i": ids[1]}
+        )  # a cancelled task is closed too
+        third = tasks_from_findings(s, day[days[2]], aud)
+        s.commit()
+        assert (third.tasks_created, third.findings_linked) == (2, 3)
+        entity = s.execute(select(Task.entity).where(Task.id == ids[0])).scalar_one()
+        fresh = s.execute(
+            select(Task).where(Task.entity == entity, Task.id.not_in(ids))
+        ).scalar_one()
+        assert fresh.state == "new" and fresh.period_start.isoformat() == days[2][0]
+        open_one = s.get(Task, ids[2], populate_existing=True)
+        assert open_one is not None and open_one.n_findings == 3
+        assert verify(s).ok
+
+
+def test_intake_open_task_of_another_bureau_is_not_reused(make_session, rng) -> None:
+    march = make_findings(2, rng, bureau="YZ")
+    april = make_findings(2, rng, bureau="JB", period=("2024-04-01", "2024-04-30"))
+    with make_session() as s:
+        tasks_from_findings(s, march, get_user(s, "aud_yz"))
+        res = tasks_from_findings(s, april, get_user(s, "city"))
+        s.commit()
+        assert res.tasks_created == 2 and _count(s, Task) == 4

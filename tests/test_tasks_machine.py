@@ -23,11 +23,13 @@ from tasks_fixtures import (
 from audit_lib.errors import IllegalTransition
 from audit_lib.tasks.machine import (
     ACTIONS,
+    APPEALABLE_STATES,
     FINAL_STATES,
     STATE_LABELS,
     allowed_actions,
     apply_transition,
     normalise_action,
+    resolve_transition,
 )
 from audit_lib.tasks.models import AuditEvent, Outcome, Task, TaskDeadline
 from audit_lib.tasks.service import act, get_user, tasks_from_findings
@@ -178,3 +180,31 @@ def test_act_illegal_action_changes_nothing(make_session, rng) -> None:
         assert task is not None and (task.state, task.version) == ("new", 1)
         assert s.execute(select(func.count()).select_from(AuditEvent)).scalar_one() == events
     assert np.isfinite(task.priority)
+
+
+def test_resolve_transition_agrees_with_the_machine_everywhere() -> None:
+    checked = 0
+    for state in STATE_LABELS:
+        for action in ACTIONS:
+            for rounds in (0, 2):
+                for used in (False, True):
+                    for source in (None, *sorted(APPEALABLE_STATES)):
+                        fields = {
+                            "id": 7,
+                            "state": state,
+                            "rectification_round": rounds,
+                            "appeal_used": used,
+                            "appeal_from": source,
+                        }
+                        try:
+                            expected = apply_transition(SimpleNamespace(**fields), action)
+                        except IllegalTransition as exc:
+                            with pytest.raises(IllegalTransition) as refused:
+                                resolve_transition(SimpleNamespace(**fields), action)
+                            assert str(refused.value) == str(exc)
+                            continue
+                        task = SimpleNamespace(**fields)
+                        assert resolve_transition(task, action) == expected
+                        assert task.state == state  # the task itself is not changed
+                        checked += 1
+    assert checked > 50

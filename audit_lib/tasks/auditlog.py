@@ -123,6 +123,11 @@ def _rows(events: Sequence[EventIn]) -> list[dict[str, Any]]:
     ]
 
 
+def event_row(event: EventIn) -> dict[str, Any]:
+    """The stored content of one event (``at`` is now), before it is chained."""
+    return _rows([event])[0]
+
+
 def _chain(rows: list[dict[str, Any]], head: AuditChainHead) -> None:
     """Give ``rows`` (in order) chain positions and hashes after the head; move the head."""
     seq, prev = head.last_seq, head.last_hash
@@ -178,17 +183,40 @@ def _seal_pending(session: Session, head: AuditChainHead) -> int:
     return len(params)
 
 
+def _append_on_server(session: Session, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: one ``audit_append`` call per row (migration 0003), one round trip each."""
+    stmt = select(
+        func.audit_append(
+            bindparam("task_id"),
+            bindparam("actor"),
+            bindparam("at"),
+            bindparam("action"),
+            bindparam("before"),
+            bindparam("after"),
+            bindparam("detail"),
+        )
+    )
+    for row in rows:
+        session.execute(stmt, row)
+
+
 def append_events(session: Session, events: Sequence[EventIn], *, seal_now: bool = False) -> int:
     """Append ``events`` in the caller's transaction; return how many.
 
     The rows are written chained when the head lock can be had: always with ``seal_now``
     (waiting for it; use for batches), else only if nobody holds it (``SKIP LOCKED``), so
     concurrent actions never queue behind the log. Rows written unsealed are chained by the
-    next transaction that gets the lock, or by :func:`seal`.
+    next transaction that gets the lock, or by :func:`seal`. On PostgreSQL, single actions
+    (no ``seal_now``) call the server function ``audit_append`` (migration 0003), which does
+    the same in one round trip; call it last before commit, as the head lock is held until
+    then.
     """
     if not events:
         return 0
     rows = _rows(events)
+    if not seal_now and session.get_bind().dialect.name == "postgresql":
+        _append_on_server(session, rows)
+        return len(rows)
     try:
         head = _lock_head(session, wait=seal_now)
     except OperationalError:  # SQLite: another writer holds the lock

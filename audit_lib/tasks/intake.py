@@ -1,21 +1,38 @@
 """From findings to tasks (发现问题 → 稽查任务), in bulk and idempotently.
 
-Findings of the same entity (customer or area) and period become one task; its priority is
-score × money at risk. Re-submitting the same findings creates nothing: tasks are keyed by
-``task_key`` (``kind|entity|start|end``, unique in the database) and findings by
-``finding_id`` (unique in ``task_findings``). A new finding for an existing task is linked to
-it. Everything happens in the caller's transaction: a batch is wholly there or wholly absent.
+Which task a finding goes to (the rule, in this order):
+
+1. A finding already stored (same ``finding_id``, unique in ``task_findings``) is skipped:
+   re-submitting findings creates and changes nothing.
+2. If its entity (``entity_kind`` + ``entity``) already has an **open** task (any state but
+   archived or cancelled) of the same bureau, the finding is linked to that task — whatever
+   the finding's period. Daily monitoring therefore adds each day's evidence to the
+   customer's open task instead of opening a task per customer per day. With several open
+   tasks (older data), the one with the latest period start (then the highest id) is used.
+3. Otherwise, if a task with the finding's ``task_key`` (``kind|entity|start|end``, unique in
+   the database) exists — a closed task of the same period — the finding is linked to it.
+4. Otherwise the findings of one entity and period in the batch become one new task
+   (state ``new``); its priority is score × money at risk. Once the entity's task is archived
+   or cancelled, the next period's findings open a new task.
+
+A task that gets new findings is brought up to date in SQL, in bulk, from all its linked
+findings: ``n_findings``, themes, score (max), money and kWh at risk (sums), priority,
+severity (highest) and title; its ``version`` is incremented (an open form on it becomes
+stale) and a ``link_findings`` event is logged. A task keeps the period it was opened for.
+Everything happens in the caller's transaction: a batch is wholly there or wholly absent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from audit_lib.data.schema import FINDINGS, SEVERITIES
@@ -23,6 +40,7 @@ from audit_lib.errors import DataError, PermissionDenied, SchemaError
 from audit_lib.tasks.auditlog import EventIn, append_events
 from audit_lib.tasks.bulk import copy_frame, table_of
 from audit_lib.tasks.deadlines import DeadlinePolicy
+from audit_lib.tasks.machine import FINAL_STATES
 from audit_lib.tasks.models import Task, TaskFinding, User, utcnow
 
 CHUNK = 5_000
@@ -178,30 +196,110 @@ def group_findings(df: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["_sev", "reason_zh", "reason_en"])
 
 
-def _scope_of(df: pd.DataFrame) -> list[ColumnElement[bool]]:
-    """A superset filter on :class:`Task` for the batch: its bureaus and period starts."""
-    bureaus = sorted(df["bureau"].astype(str).unique().tolist())
-    starts = sorted(pd.DatetimeIndex(df["period_start"].unique()).date.tolist())
-    return [Task.bureau.in_(bureaus), Task.period_start.in_(starts)]
-
-
-def _known_tasks(session: Session, df: pd.DataFrame) -> dict[str, int]:
-    """``task_key → id`` of stored tasks for the batch's keys."""
-    if not len(df):
-        return {}
-    rows = session.execute(select(Task.task_key, Task.id).where(*_scope_of(df))).all()
-    known = pd.DataFrame(rows, columns=["task_key", "id"])
-    known = known[known["task_key"].isin(df["task_key"])]
-    return dict(zip(known["task_key"].tolist(), known["id"].tolist(), strict=True))
+def _any_of(session: Session, column: str, values: list[Any]) -> tuple[str, dict[str, Any]]:
+    """SQL ``column IN (values)`` with one parameter however many values (array / JSON)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return f"{column} = ANY(:vals)", {"vals": values}
+    return f"{column} IN (SELECT value FROM json_each(:vals))", {"vals": json.dumps(values)}
 
 
 def _known_findings(session: Session, df: pd.DataFrame) -> pd.Series:
-    """Whether each finding of the batch is already linked to a task."""
+    """Whether each finding of the batch is already linked to a task (by ``finding_id``)."""
     if not len(df):
         return pd.Series(False, index=df.index)
-    stmt = select(TaskFinding.finding_id).join(Task, Task.id == TaskFinding.task_id)
-    stored = session.execute(stmt.where(*_scope_of(df))).scalars().all()
-    return df["finding_id"].isin(pd.Index(stored, dtype=object))
+    ids = df["finding_id"].astype(str).tolist()
+    cond, params = _any_of(session, "finding_id", ids)
+    stored = session.execute(text(f"SELECT finding_id FROM task_findings WHERE {cond}"), params)
+    return df["finding_id"].isin(pd.Index(stored.scalars().all(), dtype=object))
+
+
+def _open_tasks(session: Session, df: pd.DataFrame) -> pd.Series:
+    """Per finding, the id of its entity's open task in its bureau (NaN if none)."""
+    if not len(df):
+        return pd.Series(np.nan, index=df.index)
+    entities = sorted(df["entity"].astype(str).unique().tolist())
+    cond, params = _any_of(session, "entity", entities)
+    final = ", ".join(f"'{s}'" for s in sorted(FINAL_STATES))
+    rows = session.execute(
+        text(
+            "SELECT id, entity_kind, entity, bureau, period_start FROM tasks "
+            f"WHERE state NOT IN ({final}) AND {cond}"
+        ),
+        params,
+    ).all()
+    found = pd.DataFrame(rows, columns=["id", "entity_kind", "entity", "bureau", "start"])
+    if found.empty:
+        return pd.Series(np.nan, index=df.index)
+    found["start"] = pd.to_datetime(found["start"])
+    keys = ["entity_kind", "entity", "bureau"]
+    found = found.sort_values(["start", "id"]).drop_duplicates(keys, keep="last")
+    probe = df[keys].astype(str).merge(found[[*keys, "id"]].astype({"id": "float64"}), "left")
+    return pd.Series(probe["id"].to_numpy(), index=df.index)
+
+
+def _known_tasks(session: Session, keys: pd.Series) -> dict[str, int]:
+    """``task_key → id`` of stored tasks among ``keys``."""
+    if not len(keys):
+        return {}
+    cond, params = _any_of(session, "task_key", keys.astype(str).tolist())
+    rows = session.execute(text(f"SELECT task_key, id FROM tasks WHERE {cond}"), params).all()
+    return {key: int(ident) for key, ident in rows}
+
+
+def _themes_sql(session: Session) -> str:
+    """Sorted, comma-joined distinct theme ids of ``tasks.id``'s findings (as in join_themes)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return (
+            "(SELECT string_agg(x, ',' ORDER BY x) FROM (SELECT DISTINCT "
+            'f.theme_id COLLATE "C" AS x FROM task_findings f WHERE f.task_id = tasks.id) d)'
+        )
+    return (
+        "(SELECT group_concat(x, ',') FROM (SELECT DISTINCT f.theme_id AS x "
+        "FROM task_findings f WHERE f.task_id = tasks.id ORDER BY x) d)"
+    )
+
+
+def refresh_tasks(session: Session, task_ids: list[int], now: dt.datetime) -> int:
+    """Recompute the finding-derived fields of ``task_ids`` from their linked findings (SQL).
+
+    Sets ``n_findings``, ``themes``, ``score`` (max), ``money_at_risk`` and ``kwh_at_risk``
+    (sums), ``severity`` (highest), ``priority`` (score × money) and the titles (the reason of
+    the highest-scoring finding, "+N more"), increments ``version`` and sets ``updated_at``.
+    Returns the number of tasks updated.
+    """
+    if not task_ids:
+        return 0
+    cond, params = _any_of(session, "id", sorted(int(i) for i in task_ids))
+    one = "FROM task_findings f WHERE f.task_id = tasks.id"
+    rank = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEVERITIES))
+    back = " ".join(f"WHEN {i} THEN '{s}'" for i, s in enumerate(SEVERITIES))
+    first = session.execute(
+        text(
+            f"UPDATE tasks SET n_findings = (SELECT count(*) {one}), "
+            f"score = (SELECT max(f.score) {one}), "
+            f"money_at_risk = (SELECT coalesce(sum(f.money_at_risk), 0) {one}), "
+            f"kwh_at_risk = (SELECT coalesce(sum(f.kwh_at_risk), 0) {one}), "
+            f"severity = CASE (SELECT max(CASE f.severity {rank} END) {one}) {back} "
+            "ELSE severity END, "
+            f"themes = {_themes_sql(session)}, version = version + 1, updated_at = :now "
+            f"WHERE {cond}"
+        ),
+        params | {"now": now},
+    )
+    lead = f"(SELECT f.{{col}} {one} ORDER BY f.score DESC, f.id LIMIT 1)"
+    extra = "CAST(n_findings - 1 AS VARCHAR(12))"
+    session.execute(
+        text(
+            "UPDATE tasks SET priority = coalesce(score * money_at_risk, 0), "
+            f"title_zh = {lead.format(col='reason_zh')} || CASE WHEN n_findings > 1 "
+            f"THEN '（另 ' || {extra} || ' 条）' ELSE '' END, "
+            f"title_en = {lead.format(col='reason_en')} || CASE WHEN n_findings > 1 "
+            f"THEN ' (+' || {extra} || ' more)' ELSE '' END "
+            f"WHERE {cond}"
+        ),
+        params,
+    )
+    return int(getattr(first, "rowcount", 0) or 0)
 
 
 def tasks_from_findings(
@@ -247,22 +345,32 @@ def tasks_from_findings(
     df = df.assign(task_key=task_keys(df))
     seen = _known_findings(session, df)
     known = int(seen.sum())
-    df = df[~seen.to_numpy()]
-    tasks = group_findings(df) if len(df) else pd.DataFrame(columns=["task_key"])
-    key_to_id = _known_tasks(session, tasks)
-    fresh = tasks[~tasks["task_key"].isin(key_to_id)].reset_index(drop=True)
+    df = df[~seen.to_numpy()].reset_index(drop=True)
+    open_id = _open_tasks(session, df)
+    to_open = open_id.notna().to_numpy()
+    rest = df[~to_open]
+    key_to_id = _known_tasks(session, rest["task_key"].drop_duplicates())
+    fresh_rows = rest[~rest["task_key"].isin(pd.Index(list(key_to_id), dtype=object))]
     created: list[int] = []
-    if len(fresh):
+    if len(fresh_rows):
+        fresh = group_findings(fresh_rows)
         created = _insert_tasks(session, fresh, actor.name, policy, now)
         key_to_id.update(zip(fresh["task_key"], created, strict=True))
         if progress:
             progress("tasks", len(created), len(created))
-    linked = _link_findings(session, df, key_to_id)
+    task_id = df["task_key"].map(key_to_id).astype("float64")
+    task_id[to_open] = open_id[to_open]
+    linked = _link_findings(session, df, task_id.astype("int64"))
     if progress:
         progress("findings", linked, linked)
+    reused = task_id[~task_id.isin(pd.Index(created, dtype="float64"))].astype("int64")
+    counts = reused.value_counts().sort_index()
+    refresh_tasks(session, counts.index.tolist(), now)
     events = [EventIn(actor.name, "create", i, None, "new") for i in created]
-    reused = set(df["task_key"].map(key_to_id)) - set(created)
-    events += [EventIn(actor.name, "link_findings", int(i)) for i in sorted(reused)]
+    events += [
+        EventIn(actor.name, "link_findings", int(i), detail={"findings": int(n)})
+        for i, n in zip(counts.index.tolist(), counts.tolist(), strict=True)
+    ]
     append_events(session, events, seal_now=True)
     if progress:
         progress("log", len(events), len(events))
@@ -305,11 +413,11 @@ def _insert_tasks(
     return created
 
 
-def _link_findings(session: Session, df: pd.DataFrame, key_to_id: dict[str, int]) -> int:
+def _link_findings(session: Session, df: pd.DataFrame, task_id: pd.Series) -> int:
     if not len(df):
         return 0
     frame = df[FINDING_COLUMNS].copy()
-    frame["task_id"] = df["task_key"].map(key_to_id).astype("int64")
+    frame["task_id"] = task_id.to_numpy()
     frame["finding_id"] = frame["finding_id"].astype(str)
     frame["theme_version"] = frame["theme_version"].astype("int64")
     frame["evidence"] = frame["evidence"].astype(str)

@@ -17,6 +17,8 @@ task can be cancelled with a reason. ``archived`` and ``cancelled`` are final.
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Any
 
 from statemachine import State, StateMachine
@@ -205,3 +207,53 @@ def allowed_actions(task: Any) -> list[str]:
         return []
     machine = TaskMachine(task, state_field="state")
     return [event.id for event in machine.enabled_events()]
+
+
+@dataclass
+class _GuardProbe:
+    """A stand-in model carrying only what the machine's guards read."""
+
+    state: str
+    rectification_round: int
+    appeal_used: bool
+    appeal_from: str | None
+    id: object = "?"
+
+
+@functools.cache
+def _resolve(
+    state: str, action: str, in_rectification: bool, appeal_used: bool, appeal_from: str | None
+) -> str | None:
+    probe = _GuardProbe(state, int(in_rectification), appeal_used, appeal_from)
+    try:
+        TaskMachine(probe, state_field="state").send(action)
+    except TransitionNotAllowed:
+        return None
+    return probe.state
+
+
+def resolve_transition(task: Any, action: str) -> tuple[str, str]:
+    """The ``(before, after)`` states of ``action`` on ``task``, without changing it.
+
+    The answer is the machine's own (the first time a combination of state, action and guard
+    inputs — rectification round, appeal used, appealed-from state — is seen, the
+    :class:`TaskMachine` fires it on a stand-in and the result is cached), so the lean action
+    path in :func:`audit_lib.tasks.service.act` skips building a machine per action.
+
+    Raises
+    ------
+    IllegalTransition
+        If the task's state does not allow the action.
+    """
+    name = normalise_action(action)
+    before = str(task.state)
+    after = _resolve(
+        before,
+        name,
+        bool(getattr(task, "rectification_round", 0)),
+        bool(getattr(task, "appeal_used", False)),
+        getattr(task, "appeal_from", None),
+    )
+    if after is None:
+        raise _refuse(task, name, before)
+    return before, after

@@ -7,25 +7,29 @@ operation that fails raises an :class:`audit_lib.errors.AuditError` and changes 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from audit_lib.errors import ConfigError, ConflictError, DataError, IllegalTransition, NotFound
 from audit_lib.tasks.auditlog import EventIn, append_events
+from audit_lib.tasks.bulk import table_of
 from audit_lib.tasks.deadlines import DeadlinePolicy, split_themes
 from audit_lib.tasks.escalation import owners, state_owner_roles
 from audit_lib.tasks.intake import IntakeResult, tasks_from_findings
-from audit_lib.tasks.machine import apply_transition, check_transition, normalise_action
-from audit_lib.tasks.models import Attachment, Outcome, Task, TaskDeadline, User, utcnow
+from audit_lib.tasks.machine import check_transition, normalise_action, resolve_transition
+from audit_lib.tasks.models import Attachment, Outcome, Task, User, utcnow
 from audit_lib.tasks.notify import enqueue
 from audit_lib.tasks.policy import check_action, check_role, check_visible
+from audit_lib.tasks.writes import AMOUNT_FIELDS, write_action
 
 __all__ = [
     "OUTCOME_LABELS",
@@ -46,7 +50,6 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "data_error": ("数据错误", "data error"),
     "no_problem": ("无问题", "no problem"),
 }
-AMOUNT_FIELDS = ("backbilled_kwh", "backbilled_money", "penalty")
 NEEDS_OUTCOME = frozenset({"submit_result"})
 NEEDS_RECORDED_OUTCOME = frozenset({"approve", "archive"})
 
@@ -136,44 +139,64 @@ def _check_amounts(amounts: Mapping[str, float] | None) -> dict[str, float]:
     return out
 
 
-def _record_outcome(
-    session: Session, task: Task, kind: str, amounts: dict[str, float], actor: str
-) -> dict[str, Any]:
-    row = session.execute(select(Outcome).where(Outcome.task_id == task.id)).scalar_one_or_none()
-    before = (
-        None if row is None else {"kind": row.kind} | {f: getattr(row, f) for f in AMOUNT_FIELDS}
-    )
-    if row is None:
-        row = Outcome(task_id=task.id, kind=kind, recorded_by=actor, **amounts)
-        session.add(row)
+@functools.cache
+def _load_statement(by_id: bool) -> Select[Any]:
+    """The read of :func:`_load` (built once: building statements costs more than running)."""
+    u, t, o = table_of(User), table_of(Task), table_of(Outcome)
+    cols = [
+        *(c.label(f"u_{c.name}") for c in u.c),
+        t.c.id.label("t_present"),
+        *t.c,
+        o.c.id.label("o_id"),
+        *(getattr(o.c, f).label(f"o_{f}") for f in ("kind", *AMOUNT_FIELDS)),
+    ]
+    joined = u.outerjoin(t, t.c.id == bindparam("task_id")).outerjoin(o, o.c.task_id == t.c.id)
+    where = (u.c.id if by_id else u.c.name) == bindparam("who")
+    return select(*cols).select_from(joined).where(where)
+
+
+def _load(session: Session, task_id: int, actor: User | str) -> tuple[Any, Any, Any]:
+    """One round trip: the user (by name, or the given one), the task and its outcome.
+
+    Returns ``(user, task row or None, outcome row or None)``; raises :class:`NotFound` for an
+    unknown or inactive user (checked first, as :func:`get_user` does).
+    """
+    by_id = isinstance(actor, User)
+    params = {"task_id": task_id, "who": actor.id if isinstance(actor, User) else actor}
+    row = session.execute(_load_statement(by_id), params).first()
+    if isinstance(actor, User):
+        user: Any = actor
+    elif row is None or not row.u_active:
+        raise NotFound(f"未知用户 unknown user {actor!r} (add it: audit users add)")
     else:
-        row.kind, row.recorded_by, row.recorded_at = kind, actor, utcnow()
-        for field, value in amounts.items():
-            setattr(row, field, value)
-    return {"outcome_before": before, "outcome": {"kind": kind, **amounts}}
+        user = SimpleNamespace(**{c.name: getattr(row, f"u_{c.name}") for c in table_of(User).c})
+    if row is None or row.t_present is None:
+        raise NotFound(f"任务不存在 task {task_id} not found")
+    return user, row, row if row.o_id is not None else None
 
 
-def _move_deadline(
-    session: Session, task: Task, policy: DeadlinePolicy, now: dt.datetime, before: str
-) -> None:
-    """Record the stay in ``before`` (deadline history) and set the new state's deadline."""
+def _deadline_changes(
+    task: Any, policy: DeadlinePolicy, now: dt.datetime, after: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The deadline-history row of the stay that ends, and the task's new deadline fields."""
     overdue = task.escalation_level > 0 or (task.due_at is not None and now > task.due_at)
-    session.add(
-        TaskDeadline(
-            task_id=task.id,
-            state=before,
-            started_at=task.state_entered_at,
-            due_at=task.due_at,
-            closed_at=now,
-            overdue=overdue,
-        )
-    )
+    history = {
+        "task_id": task.id,
+        "state": task.state,
+        "started_at": task.state_entered_at,
+        "due_at": task.due_at,
+        "closed_at": now,
+        "overdue": bool(overdue),
+    }
     themes = split_themes(task.themes)
-    task.state_entered_at = now
-    task.due_at = policy.due_at(task.state, themes, now)
-    task.near_at = policy.near_at(task.state, themes, now)
-    task.near_notified = False
-    task.escalation_level = 0
+    fields = {
+        "state_entered_at": now,
+        "due_at": policy.due_at(after, themes, now),
+        "near_at": policy.near_at(after, themes, now),
+        "near_notified": False,
+        "escalation_level": 0,
+    }
+    return history, fields
 
 
 def act(
@@ -195,6 +218,11 @@ def act(
     transition (:mod:`audit_lib.tasks.machine`), records outcome and amounts, moves the
     deadline, queues notifications and appends an audit event. The caller commits.
 
+    The path is lean: one read (user, task and outcome together), the checks in Python, one
+    ``UPDATE … WHERE id = :id AND version = :v RETURNING`` (optimistic lock), the deadline
+    history row, the outcome upsert if any, and the audit event last (on PostgreSQL one
+    server call, so the chain head is locked only from there to the commit).
+
     Raises
     ------
     NotFound, PermissionDenied, IllegalTransition, DataError
@@ -204,8 +232,8 @@ def act(
         session is rolled back.
     """
     name = normalise_action(action)
-    user = get_user(session, actor)
-    task = get_task(session, task_id, user)
+    user, task, stored = _load(session, task_id, actor)
+    check_visible(user, task)
     now = now or utcnow()
     if expected_version is not None and task.version != expected_version:
         raise ConflictError(
@@ -219,70 +247,88 @@ def act(
         raise DataError(f"unknown outcome {outcome!r}; known: {', '.join(OUTCOME_LABELS)}")
     if name in NEEDS_OUTCOME and outcome is None:
         raise DataError(f"{name} needs --outcome ({', '.join(OUTCOME_LABELS)})", field="outcome")
-    needs_current = name in NEEDS_RECORDED_OUTCOME or (money and outcome is None)
-    current = _current_outcome(session, task) if needs_current else None
+    current = stored.o_kind if stored is not None else None
     if name in NEEDS_RECORDED_OUTCOME and outcome is None and current is None:
         raise IllegalTransition(f"任务 {task_id} 尚无处理结论 (task {task_id} has no outcome)")
     if money and outcome is None and current is None:
         raise DataError("amounts need an outcome (--outcome)", field="outcome")
-    with session.no_autoflush:
-        before, after = apply_transition(task, name)
-        detail = _update_fields(session, task, user, name, before, comment, outcome, money)
-        task.updated_at = now
-        _move_deadline(session, task, deadlines or DeadlinePolicy(), now, before)
+    before, after = resolve_transition(task, name)
+    changes, detail, record = _field_changes(task, user, name, before, comment, outcome, money)
+    history, deadline = _deadline_changes(task, deadlines or DeadlinePolicy(), now, after)
+    changes |= deadline | {"state": after, "version": task.version + 1, "updated_at": now}
+    if record is not None:
+        detail |= _outcome_detail(stored, *record)
+    event = EventIn(user.name, name, task_id, before, after, detail)
+    row, given = None, frozenset[str]()
+    if record is not None:
+        row, given = _outcome_row(task_id, *record, user.name), frozenset(record[1])
     try:
-        session.flush()
-    except (StaleDataError, OperationalError, IntegrityError) as exc:
+        updated = write_action(session, task_id, task.version, changes, history, row, given, event)
+    except (OperationalError, IntegrityError) as exc:
+        updated = None
+        problem = type(exc).__name__
+    else:
+        problem = "StaleData"
+    if updated is None:
         session.rollback()
         raise ConflictError(
-            f"任务 {task_id} 已被他人修改，请刷新后重试 (conflict on task {task_id}: "
-            f"{type(exc).__name__})"
-        ) from None
+            f"任务 {task_id} 已被他人修改，请刷新后重试 (conflict on task {task_id}: {problem})"
+        )
     if name == "dispatch" or after in {"rectification_required"}:
         roles = state_owner_roles(after)
-        enqueue(session, task, "dispatch", owners(session, task, roles), f"{task.version}")
-    append_events(session, [EventIn(user.name, name, task.id, before, after, detail)])
-    return task
+        enqueue(session, updated, "dispatch", owners(session, updated, roles), f"{updated.version}")
+    return updated
 
 
-def _update_fields(
-    session: Session,
-    task: Task,
-    user: User,
+def _field_changes(
+    task: Any,
+    user: Any,
     name: str,
     before: str,
     comment: str | None,
     outcome: str | None,
     money: dict[str, float],
-) -> dict[str, Any]:
-    """Set who did what on the task and record the outcome; return the event details."""
+) -> tuple[dict[str, Any], dict[str, Any], tuple[str, dict[str, float]] | None]:
+    """Who did what (task columns), the event details, and the outcome to record if any."""
+    changes: dict[str, Any] = {}
     detail: dict[str, Any] = {"version": task.version + 1}
     if comment:
         detail["comment"] = comment
     if name == "dispatch":
-        task.dispatched_by = user.name
+        changes["dispatched_by"] = user.name
     elif name in {"accept", "submit_result"}:
-        task.handled_by = user.name
+        changes["handled_by"] = user.name
     elif name in {"start_rectification", "submit_rectification"}:
-        task.rectified_by = user.name
+        changes["rectified_by"] = user.name
     elif name in {"start_review", "approve", "require_rectification", "send_back"}:
-        task.reviewed_by = user.name
+        changes["reviewed_by"] = user.name
     if name == "require_rectification":
-        task.rectification_round += 1
+        changes["rectification_round"] = task.rectification_round + 1
     elif name == "appeal":
-        task.appeal_used, task.appeal_from, task.appealed_by = True, before, user.name
+        changes |= {"appeal_used": True, "appeal_from": before, "appealed_by": user.name}
     elif name == "cancel":
-        task.cancel_reason = comment
+        changes["cancel_reason"] = comment
     if name == "grant_appeal":
         outcome, money = "no_problem", {}
+    record = None
     if outcome is not None or money:
-        kind = outcome or _current_outcome(session, task) or "no_problem"
-        detail |= _record_outcome(session, task, kind, money, user.name)
-    return detail
+        record = (outcome or task.o_kind or "no_problem", money)
+    return changes, detail, record
 
 
-def _current_outcome(session: Session, task: Task) -> str | None:
-    return session.execute(select(Outcome.kind).where(Outcome.task_id == task.id)).scalar()
+def _outcome_row(task_id: int, kind: str, money: dict[str, float], actor: str) -> dict[str, Any]:
+    """The outcome row to insert (amounts not given are 0; on conflict they are kept)."""
+    values = {"task_id": task_id, "kind": kind, "recorded_by": actor, "recorded_at": utcnow()}
+    return {f: 0.0 for f in AMOUNT_FIELDS} | values | money
+
+
+def _outcome_detail(stored: Any, kind: str, money: dict[str, float]) -> dict[str, Any]:
+    before = (
+        None
+        if stored is None
+        else {"kind": stored.o_kind} | {f: getattr(stored, f"o_{f}") for f in AMOUNT_FIELDS}
+    )
+    return {"outcome_before": before, "outcome": {"kind": kind, **money}}
 
 
 def add_attachment(

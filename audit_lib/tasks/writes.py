@@ -1,0 +1,120 @@
+"""The writes of one task action, in as few round trips as the database allows.
+
+:func:`write_action` applies what :func:`audit_lib.tasks.service.act` decided: the
+optimistic-lock ``UPDATE tasks … WHERE id = :id AND version = :v RETURNING``, the
+deadline-history row, the outcome upsert (if any) and the audit event. On PostgreSQL all of
+it is one statement (data-modifying CTEs, the event through the ``audit_append`` function of
+migration 0003, called only if the update matched); elsewhere (SQLite, in-process) they are
+separate statements in the same transaction. Statements are built once and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from audit_lib.tasks.auditlog import EventIn, append_events, event_row
+from audit_lib.tasks.bulk import table_of
+from audit_lib.tasks.models import Outcome, Task, TaskDeadline
+
+AMOUNT_FIELDS = ("backbilled_kwh", "backbilled_money", "penalty")
+
+
+@functools.cache
+def _deadline_insert() -> Any:
+    return insert(table_of(TaskDeadline))
+
+
+@functools.cache
+def _update_statement(keys: frozenset[str]) -> Any:
+    return (
+        update(Task)
+        .where(Task.id == bindparam("_id"), Task.version == bindparam("_version"))
+        .values({k: bindparam(k) for k in sorted(keys)})
+        .returning(Task)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+
+
+@functools.cache
+def _upsert_statement(dialect: str, amounts: frozenset[str]) -> Any:
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table_of(Outcome))
+    fresh = {k: stmt.excluded[k] for k in ("kind", "recorded_by", "recorded_at", *sorted(amounts))}
+    return stmt.on_conflict_do_update(index_elements=["task_id"], set_=fresh)
+
+
+def _pg_type(table: Table, name: str) -> str:
+    return str(table.c[name].type.compile(dialect=postgresql.dialect()))
+
+
+@functools.cache
+def _pg_statement(keys: frozenset[str], amounts: frozenset[str] | None) -> Any:
+    """One PostgreSQL statement: update, deadline history, outcome upsert, audit event."""
+    tasks, hist, outc = table_of(Task), table_of(TaskDeadline), table_of(Outcome)
+    sets = ", ".join(f"{k} = :{k}" for k in sorted(keys))
+    h_cols = [c.name for c in hist.c if c.name != "id"]
+    h_vals = ", ".join(f"CAST(:h_{c} AS {_pg_type(hist, c)})" for c in h_cols)
+    parts = [
+        f"upd AS (UPDATE tasks SET {sets} WHERE id = :_id AND version = :_version "
+        "RETURNING tasks.*)",
+        f"hist AS (INSERT INTO task_deadlines ({', '.join(h_cols)}) SELECT {h_vals} FROM upd)",
+    ]
+    if amounts is not None:
+        o_cols = ["task_id", "kind", "recorded_by", "recorded_at", *AMOUNT_FIELDS]
+        o_vals = ", ".join(f"CAST(:o_{c} AS {_pg_type(outc, c)})" for c in o_cols)
+        o_set = ", ".join(
+            f"{c} = excluded.{c}" for c in ("kind", "recorded_by", "recorded_at", *sorted(amounts))
+        )
+        parts.append(
+            f"outc AS (INSERT INTO outcomes ({', '.join(o_cols)}) SELECT {o_vals} FROM upd "
+            f"ON CONFLICT (task_id) DO UPDATE SET {o_set})"
+        )
+    event = (
+        "audit_append(CAST(:e_task_id AS integer), :e_actor, :e_at, :e_action, "
+        "CAST(:e_before AS text), CAST(:e_after AS text), :e_detail)"
+    )
+    sql = f"WITH {', '.join(parts)} SELECT upd.*, {event} AS _sealed FROM upd"
+    return text(sql).columns(*tasks.c)
+
+
+def write_action(
+    session: Session,
+    task_id: int,
+    version: int,
+    changes: dict[str, Any],
+    history: dict[str, Any],
+    outcome: dict[str, Any] | None,
+    amounts: frozenset[str],
+    event: EventIn,
+) -> Task | None:
+    """Apply an action's writes; the task as stored after them, or None if ``version`` moved.
+
+    ``outcome`` is the full outcome row to insert (None: no outcome change); on conflict only
+    its kind, recorder, time and the ``amounts`` given are updated. Nothing is written (no
+    history, outcome or event) when the version does not match.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = _pg_statement(frozenset(changes), None if outcome is None else amounts)
+        params = changes | {"_id": task_id, "_version": version}
+        params |= {f"h_{k}": v for k, v in history.items()}
+        params |= {f"e_{k}": v for k, v in event_row(event).items()}
+        if outcome is not None:
+            params |= {f"o_{k}": v for k, v in outcome.items()}
+        orm = select(Task).from_statement(stmt).execution_options(populate_existing=True)
+        found: Task | None = session.execute(orm, params).scalar_one_or_none()
+        return found
+    params = changes | {"_id": task_id, "_version": version}
+    updated: Task | None = session.execute(
+        _update_statement(frozenset(changes)), params
+    ).scalar_one_or_none()
+    if updated is None:
+        return None
+    session.execute(_deadline_insert(), history)
+    if outcome is not None:
+        session.execute(_upsert_statement(session.get_bind().dialect.name, amounts), outcome)
+    append_events(session, [event])
+    return updated
