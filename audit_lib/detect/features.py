@@ -23,16 +23,13 @@ import pandas as pd
 
 from audit_lib.detect.rowstats import (
     EPS,
-    coef_variation,
-    lag1_autocorr,
-    log_ratio,
+    KERNEL_FEATURES,
+    column_nanmedians,
     longest_run,
-    nanmean_rows,
-    peak_ratio,
+    row_features,
+    row_levels,
     row_quantiles,
     split_scan,
-    weekly_means,
-    weekly_strength,
 )
 from audit_lib.errors import DataError
 
@@ -47,7 +44,7 @@ __all__ = [
     "shape_features",
     "split_scan",
 ]
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 50_000  # rows per kernel call (the kernel itself works one row at a time)
 
 FEATURES: dict[str, str] = {
     "drop_recent": "log(mean of last `recent` days / mean of the `history` days before), adjusted",
@@ -91,16 +88,16 @@ def check_matrix(values: np.ndarray, *, name: str = "values") -> np.ndarray:
 
 def customer_levels(values: np.ndarray) -> np.ndarray:
     """Mean observed kWh per customer (NaN if nothing observed)."""
-    n_obs = np.sum(~np.isnan(values), axis=1)
-    total = np.nansum(values, axis=1, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n_obs > 0, total / np.maximum(n_obs, 1), np.nan)
+    return row_levels(np.ascontiguousarray(values, dtype=np.float32))[1]
 
 
 def population_profile(shapes: np.ndarray, smooth: int = 7) -> np.ndarray:
     """Median scale-free curve over customers, smoothed by a centred ``smooth``-day mean."""
-    with np.errstate(all="ignore"):
-        med = np.nanmedian(shapes, axis=0) if shapes.shape[0] else np.ones(shapes.shape[1])
+    arr = np.ascontiguousarray(shapes, dtype=np.float32)
+    return _smooth_profile(column_nanmedians(arr, np.ones(arr.shape[0], np.float32)), smooth)
+
+
+def _smooth_profile(med: np.ndarray, smooth: int = 7) -> np.ndarray:
     med = np.where(np.isfinite(med), med, 1.0)
     smoothed = pd.Series(med).rolling(smooth, center=True, min_periods=1).mean().to_numpy()
     return np.maximum(smoothed, 0.05)
@@ -136,7 +133,7 @@ def shape_features(
         One row per customer (same order as ``values``), one float64 column per feature;
         NaN where a feature cannot be computed (e.g. nothing observed).
     """
-    arr = check_matrix(values)
+    arr = np.ascontiguousarray(check_matrix(values))
     n = arr.shape[0]
     if groups is not None and len(groups) != n:
         raise DataError(f"{len(groups)} group codes for {n} customers", field="groups")
@@ -144,19 +141,13 @@ def shape_features(
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = np.where(level > 0, 1.0 / level, np.nan).astype(np.float32)
     if profile is None:
-        profile = population_profile(arr * inv[:, None])
-    parts = [
-        _chunk_features(
-            arr[i : i + CHUNK_ROWS],
-            inv[i : i + CHUNK_ROWS],
-            profile,
-            recent,
-            history,
-            first_weekday,
-        )
-        for i in range(0, n, CHUNK_ROWS)
-    ]
-    feats = pd.concat(parts, ignore_index=True)
+        profile = _smooth_profile(column_nanmedians(arr, inv))
+    prof = np.ascontiguousarray(profile, dtype=np.float32)
+    out = np.empty((n, len(KERNEL_FEATURES)))
+    for i in range(0, n, CHUNK_ROWS):  # blocks of rows, not customers: bounded GIL hold
+        part = slice(i, i + CHUNK_ROWS)
+        row_features(arr[part], inv[part], prof, recent, history, first_weekday, out[part])
+    feats = pd.DataFrame(out, columns=list(KERNEL_FEATURES))
     g = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     grp_drop = pd.Series(feats["drop_thirds"].to_numpy()).groupby(g).transform("median")
     feats["drop_vs_peers"] = feats["drop_thirds"].to_numpy() - grp_drop.to_numpy()
@@ -167,64 +158,3 @@ def shape_features(
         with np.errstate(invalid="ignore", divide="ignore"):
             feats["level_vs_peers"] = np.log((level + 1e-6) / (grp_level + 1e-6))
     return feats[list(FEATURES)]
-
-
-def _chunk_features(
-    raw: np.ndarray,
-    inv: np.ndarray,
-    profile: np.ndarray,
-    recent: int,
-    history: int,
-    first_weekday: int,
-) -> pd.DataFrame:
-    """Features of one block of rows (see :func:`shape_features`)."""
-    days = raw.shape[1]
-    adj = raw * inv[:, None] / profile[None, :].astype(np.float32)
-    observed = ~np.isnan(raw)
-    # halves and thirds of each customer's OWN observed days (late starters included)
-    seen = np.cumsum(observed, axis=1)
-    n_obs = seen[:, -1:]
-    nan = np.float32(np.nan)
-    early = np.where(seen <= n_obs / 2, adj, nan)
-    late = np.where(seen > n_obs / 2, adj, nan)
-    first = np.where(seen <= n_obs / 3, adj, nan)
-    last = np.where(seen > 2 * n_obs / 3, adj, nan)
-    rec = adj[:, max(days - recent, 0) :]
-    hist = adj[:, max(days - recent - history, 0) : max(days - recent, 0)]
-    out: dict[str, np.ndarray] = {
-        "drop_recent": log_ratio(nanmean_rows(rec), nanmean_rows(hist)),
-        "drop_thirds": log_ratio(nanmean_rows(last), nanmean_rows(first)),
-    }
-    # change scans run on weekly means: 7× cheaper and less noisy than daily values
-    t_min, _, pos_min, _, before, after, _, _ = split_scan(weekly_means(adj), min_seg=2)
-    pos_min = np.minimum(pos_min * (-(-days // 7)) * 7 / days, 1.0)
-    out["step_t"], out["step_drop"], out["step_pos"] = t_min, log_ratio(after, before), pos_min
-    shape = raw * inv[:, None]  # scale-free, NOT season-adjusted: flatness is local
-    with np.errstate(invalid="ignore", divide="ignore"):
-        vol = np.log(np.abs(np.diff(shape, axis=1)) + EPS)
-    v_lo, v_hi, _, _, b_lo, a_lo, b_hi, a_hi = split_scan(weekly_means(vol), min_seg=2)
-    pick_hi = np.abs(np.nan_to_num(v_hi)) >= np.abs(np.nan_to_num(v_lo))
-    out["vol_step_t"] = np.where(pick_hi, v_hi, v_lo)
-    out["vol_change"] = np.where(pick_hi, a_hi - b_hi, a_lo - b_lo)
-    early_s = np.where(seen <= n_obs / 2, shape, nan)
-    late_s = np.where(seen > n_obs / 2, shape, nan)
-    cv_e, cv_l = coef_variation(early_s), coef_variation(late_s)
-    out["cv_change"] = log_ratio(cv_l, cv_e)
-    out["cv_late"] = cv_l
-    out["acf1_late"] = lag1_autocorr(late)
-    out["acf1_change"] = out["acf1_late"] - lag1_autocorr(early)
-    out["weekly_change"] = weekly_strength(late, first_weekday) - weekly_strength(
-        early, first_weekday
-    )
-    out["peak_change"] = peak_ratio(late_s) - peak_ratio(early_s)
-    zero = observed & (raw <= 0)
-    count = n_obs[:, 0].astype(np.float64)
-    in_early = seen <= n_obs / 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["zero_share"] = np.where(count > 0, zero.sum(axis=1) / np.maximum(count, 1), np.nan)
-        z_e = (zero & in_early).sum(axis=1) / np.maximum((observed & in_early).sum(axis=1), 1)
-        z_l = (zero & ~in_early).sum(axis=1) / np.maximum((observed & ~in_early).sum(axis=1), 1)
-    out["zero_change"] = z_l - z_e
-    out["zero_run"] = longest_run(zero, observed & ~zero) / days
-    out["missing_share"] = 1.0 - count / days
-    return pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in out.items()})

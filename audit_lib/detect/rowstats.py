@@ -11,6 +11,7 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 
+import numba
 import numpy as np
 
 EPS = 0.02  # floor on scale-free levels (customer mean = 1), avoids log(0)
@@ -152,3 +153,386 @@ def quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         yield
+
+
+# ---- compiled one-pass row features ------------------------------------------------------
+#
+# The functions above each make a pass over a whole matrix (and numpy's NaN-aware reductions
+# copy it); over 10⁶ customers × 365 days that is tens of passes over 1.5 GB. The kernel below
+# computes every shape feature of :mod:`audit_lib.detect.features` for one row at a time while
+# the row (≈1.5 kB) sits in the CPU cache: compiled code (numba), one call per block of rows,
+# no Python per customer. It reproduces the whole-matrix definitions above (same windows,
+# same float32 arithmetic where they use float32); ``tests/test_detect_speed_features.py``
+# checks it against the previous whole-matrix implementation.
+
+KERNEL_FEATURES = (
+    "drop_recent", "drop_thirds", "step_t", "step_drop", "step_pos", "vol_step_t",
+    "vol_change", "cv_change", "cv_late", "acf1_change", "acf1_late", "weekly_change",
+    "peak_change", "zero_share", "zero_change", "zero_run", "missing_share",
+)  # fmt: skip
+"""Columns written by :func:`row_features`, in this order."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _nanmean(a: np.ndarray, lo: int, hi: int) -> float:  # pragma: no cover - compiled
+    s, n = 0.0, 0
+    for j in range(lo, hi):
+        v = a[j]
+        if not np.isnan(v):
+            s += v
+            n += 1
+    return s / n if n > 0 else np.nan
+
+
+@numba.njit(cache=True, nogil=True)
+def _log_ratio(after: float, before: float) -> float:  # pragma: no cover - compiled
+    return np.log((after + EPS) / (before + EPS))
+
+
+@numba.njit(cache=True, nogil=True)
+def _weekly_means(a: np.ndarray, days: int, out: np.ndarray) -> int:  # pragma: no cover
+    """Means of 7-day blocks of ``a[:days]`` into ``out`` (float32); returns the weeks."""
+    weeks = (days + 6) // 7
+    for w in range(weeks):
+        s, n = 0.0, 0
+        for j in range(7 * w, min(7 * w + 7, days)):
+            v = a[j]
+            if not np.isnan(v):
+                s += v
+                n += 1
+        out[w] = np.float32(s / n) if n > 0 else np.float32(np.nan)
+    return weeks
+
+
+@numba.njit(cache=True, nogil=True)
+def _split_scan(x: np.ndarray, m: int, min_seg: float, res: np.ndarray) -> None:  # pragma: no cover
+    """:func:`split_scan` of one series ``x[:m]`` (float32 cumulative sums, as there).
+
+    Writes ``t_min, t_max, i_min, i_max, before_min, after_min, before_max, after_max``
+    into ``res`` (NaN when no split has ``min_seg`` observations on both sides).
+    """
+    f0 = np.float32(0.0)
+    n_tot, s_tot, s2_tot = f0, f0, f0
+    for j in range(m):
+        v = x[j]
+        if not np.isnan(v):
+            n_tot += np.float32(1.0)
+            s_tot += v
+            s2_tot += v * v
+    cn, cs, cs2 = f0, f0, f0
+    best_lo, best_hi = np.inf, -np.inf
+    i_lo, i_hi = -1, -1
+    b_lo = a_lo = b_hi = a_hi = np.float32(np.nan)
+    denom = max(n_tot - np.float32(2.0), np.float32(1.0))
+    for j in range(m):
+        v = x[j]
+        if not np.isnan(v):
+            cn += np.float32(1.0)
+            cs += v
+            cs2 += v * v
+        n1, n2 = cn, n_tot - cn
+        if n1 < min_seg or n2 < min_seg:
+            continue
+        m1 = cs / n1
+        m2 = (s_tot - cs) / n2
+        sse = (cs2 - n1 * m1**2) + (s2_tot - cs2 - n2 * m2**2)
+        var = max(sse / denom, np.float32(1e-9))
+        t = (m2 - m1) / np.sqrt(var * (np.float32(1.0) / n1 + np.float32(1.0) / n2))
+        if not np.isfinite(t):
+            continue
+        if t < best_lo:
+            best_lo, i_lo, b_lo, a_lo = t, j, m1, m2
+        if t > best_hi:
+            best_hi, i_hi, b_hi, a_hi = t, j, m1, m2
+    if i_lo < 0:
+        res[:] = np.nan
+        return
+    res[0], res[1], res[2], res[3] = best_lo, best_hi, i_lo, i_hi
+    res[4], res[5], res[6], res[7] = b_lo, a_lo, b_hi, a_hi
+
+
+@numba.njit(cache=True, nogil=True)
+def _select(a: np.ndarray, n: int, k: int) -> float:  # pragma: no cover - compiled
+    """The ``k``-th smallest of ``a[:n]`` (0-based), partially reordering ``a[:n]`` in place
+    so that ``a[:k]`` holds values ≤ it (Hoare quickselect, median-of-three pivot)."""
+    lo, hi = 0, n - 1
+    while hi > lo:
+        mid = (lo + hi) // 2
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while pivot < a[j]:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    return a[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _median(a: np.ndarray, n: int) -> float:  # pragma: no cover - compiled
+    """Median of ``a[:n]`` (mean of the two middle values when ``n`` is even); reorders."""
+    k = n // 2
+    upper = _select(a, n, k)
+    if n % 2:
+        return upper
+    lower = a[0]
+    for j in range(1, k):
+        lower = max(lower, a[j])
+    return (lower + upper) / 2.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _half_stats(
+    a: np.ndarray, mask: np.ndarray, days: int, buf: np.ndarray
+) -> tuple[float, float]:  # pragma: no cover - compiled
+    """Coefficient of variation and log(p95 / p50) of ``a`` where ``mask`` (NaN-aware)."""
+    n, s = 0, 0.0
+    for j in range(days):
+        v = a[j]
+        if mask[j] and not np.isnan(v):
+            buf[n] = v
+            n += 1
+            s += v
+    if n == 0:
+        return np.nan, np.nan
+    mean = s / n
+    ss = 0.0
+    for k in range(n):
+        d = buf[k] - mean
+        ss += d * d
+    cv = np.sqrt(ss / n) / (abs(mean) + EPS)
+    k50, k95 = int(np.floor(0.5 * (n - 1))), int(np.floor(0.95 * (n - 1)))
+    q95 = _select(buf, n, k95)  # afterwards buf[:k95] holds the k95 smallest values
+    q50 = q95 if k50 == k95 else _select(buf, k95, k50)
+    return cv, np.log((q95 + EPS) / (q50 + EPS))
+
+
+@numba.njit(cache=True, nogil=True)
+def _acf1_weekly(
+    a: np.ndarray, mask: np.ndarray, days: int, first_weekday: int
+) -> tuple[float, float]:  # pragma: no cover - compiled
+    """Lag-1 autocorrelation and weekly-pattern strength of ``a`` where ``mask``."""
+    s, n = 0.0, 0
+    for j in range(days):
+        if mask[j] and not np.isnan(a[j]):
+            s += a[j]
+            n += 1
+    if n == 0:
+        return 0.0, 0.0
+    m = s / n
+    den, num, n_pairs = 0.0, 0.0, 0
+    dow_s = np.zeros(7)
+    dow_n = np.zeros(7)
+    prev = np.nan
+    for j in range(days):
+        v = a[j] if mask[j] else np.nan
+        if not np.isnan(v):
+            d = v - m
+            den += d * d
+            k = (j + first_weekday) % 7
+            dow_s[k] += v
+            dow_n[k] += 1.0
+            if not np.isnan(prev):
+                num += d * (prev - m)
+                n_pairs += 1
+        prev = v
+    den /= n
+    acf = (num / n_pairs if n_pairs > 0 else np.nan) / den if den > 1e-12 else 0.0
+    k_n, k_s, k_s2 = 0, 0.0, 0.0
+    for k in range(7):
+        if dow_n[k] > 0:
+            mk = dow_s[k] / dow_n[k]
+            k_n += 1
+            k_s += mk
+    k_mean = k_s / k_n
+    for k in range(7):
+        if dow_n[k] > 0:
+            mk = dow_s[k] / dow_n[k]
+            k_s2 += (mk - k_mean) ** 2
+    between = k_s2 / k_n
+    weekly = min(between / den, 1.0) if den > 1e-12 else 0.0
+    return acf, weekly
+
+
+@numba.njit(cache=True, nogil=True)
+def row_features(
+    raw: np.ndarray,
+    inv: np.ndarray,
+    profile: np.ndarray,
+    recent: int,
+    history: int,
+    first_weekday: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Write the :data:`KERNEL_FEATURES` shape features of every row of ``raw`` to ``out``.
+
+    Parameters
+    ----------
+    raw
+        float32 rows × days kWh, NaN = missing (no negative or infinite values).
+    inv
+        float32 1 / mean level per row (NaN when the level is not positive).
+    profile
+        float32 population curve (one value per day) divided out of the level-scaled rows.
+    recent, history, first_weekday
+        As in :func:`audit_lib.detect.features.shape_features`.
+    out
+        float64 rows × len(:data:`KERNEL_FEATURES`), filled in place.
+    """
+    rows, days = raw.shape
+    adj = np.empty(days, dtype=np.float32)
+    shape = np.empty(days, dtype=np.float32)
+    vol = np.empty(max(days - 1, 1), dtype=np.float32)
+    seen = np.empty(days, dtype=np.int64)
+    early = np.empty(days, dtype=np.bool_)
+    late = np.empty(days, dtype=np.bool_)
+    weeks = np.empty((days + 6) // 7, dtype=np.float32)
+    scan = np.empty(8)
+    buf = np.empty(days, dtype=np.float32)
+    eps = np.float32(EPS)
+    rec_lo = max(days - recent, 0)
+    hist_lo = max(days - recent - history, 0)
+    for i in range(rows):
+        x = raw[i]
+        w = inv[i]
+        n_obs = 0
+        for j in range(days):
+            v = x[j]
+            shape[j] = v * w
+            adj[j] = v * w / profile[j]
+            if not np.isnan(v):
+                n_obs += 1
+            seen[j] = n_obs
+        half, third, two_thirds = n_obs / 2, n_obs / 3, 2 * n_obs / 3
+        s_f = s_l = 0.0
+        c_f = c_l = 0
+        zeros = z_e = z_l = o_e = o_l = 0
+        run = longest = 0
+        for j in range(days):
+            early[j] = seen[j] <= half
+            late[j] = seen[j] > half
+            v = adj[j]
+            if not np.isnan(v):
+                if seen[j] <= third:
+                    s_f += v
+                    c_f += 1
+                elif seen[j] > two_thirds:
+                    s_l += v
+                    c_l += 1
+            r = x[j]
+            if not np.isnan(r):
+                if early[j]:
+                    o_e += 1
+                else:
+                    o_l += 1
+                if r <= 0:
+                    zeros += 1
+                    run += 1
+                    longest = max(longest, run)
+                    if early[j]:
+                        z_e += 1
+                    else:
+                        z_l += 1
+                else:
+                    run = 0
+        first = s_f / c_f if c_f > 0 else np.nan
+        last = s_l / c_l if c_l > 0 else np.nan
+        o = out[i]
+        o[0] = _log_ratio(_nanmean(adj, rec_lo, days), _nanmean(adj, hist_lo, rec_lo))
+        o[1] = _log_ratio(last, first)
+        # level steps: scan of weekly means of the season-adjusted shape
+        m = _weekly_means(adj, days, weeks)
+        _split_scan(weeks, m, 2.0, scan)
+        o[2] = scan[0]
+        o[3] = _log_ratio(scan[5], scan[4])
+        pos = (scan[2] + 1) * 7 / days
+        o[4] = pos if np.isnan(pos) or pos < 1.0 else 1.0
+        # volatility steps: log absolute day-to-day change of the (unadjusted) shape
+        for j in range(days - 1):
+            vol[j] = np.log(abs(shape[j + 1] - shape[j]) + eps)
+        m = _weekly_means(vol, days - 1, weeks)
+        _split_scan(weeks, m, 2.0, scan)
+        t_lo = 0.0 if np.isnan(scan[0]) else scan[0]
+        t_hi = 0.0 if np.isnan(scan[1]) else scan[1]
+        if abs(t_hi) >= abs(t_lo):
+            o[5], o[6] = scan[1], scan[7] - scan[6]
+        else:
+            o[5], o[6] = scan[0], scan[5] - scan[4]
+        cv_e, pk_e = _half_stats(shape, early, days, buf)
+        cv_l, pk_l = _half_stats(shape, late, days, buf)
+        o[7] = _log_ratio(cv_l, cv_e)
+        o[8] = cv_l
+        acf_e, wk_e = _acf1_weekly(adj, early, days, first_weekday)
+        acf_l, wk_l = _acf1_weekly(adj, late, days, first_weekday)
+        o[9] = acf_l - acf_e
+        o[10] = acf_l
+        o[11] = wk_l - wk_e
+        o[12] = pk_l - pk_e
+        o[13] = zeros / n_obs if n_obs > 0 else np.nan
+        o[14] = z_l / max(o_l, 1) - z_e / max(o_e, 1)
+        o[15] = longest / days
+        o[16] = 1.0 - n_obs / days
+
+
+@numba.njit(cache=True, nogil=True)
+def row_levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Observed days and mean observed value of every row (NaN mean when none), one pass."""
+    rows, days = values.shape
+    count = np.zeros(rows, dtype=np.int64)
+    mean = np.full(rows, np.nan)
+    for i in range(rows):
+        s, n = 0.0, 0
+        for j in range(days):
+            v = values[i, j]
+            if not np.isnan(v):
+                s += v
+                n += 1
+        count[i] = n
+        if n > 0:
+            mean[i] = s / n
+    return count, mean
+
+
+@numba.njit(cache=True, nogil=True)
+def column_nanmedians(values: np.ndarray, scale: np.ndarray, block: int = 64) -> np.ndarray:
+    """Median over rows of every column of ``values * scale[:, None]``, ignoring NaN.
+
+    Columns are gathered ``block`` at a time in one sequential sweep of the rows (each row
+    contributes one cache line), then each column's median is found by selection; the scaled
+    matrix is never materialised. NaN for a column without observations.
+    """  # pragma: no cover - compiled
+    rows, days = values.shape
+    out = np.full(days, np.nan)
+    buf = np.empty((block, rows), dtype=np.float32)
+    count = np.zeros(block, dtype=np.int64)
+    for lo in range(0, days, block):
+        hi = min(lo + block, days)
+        count[:] = 0
+        for i in range(rows):
+            w = scale[i]
+            for j in range(lo, hi):
+                v = values[i, j] * w
+                if not np.isnan(v):
+                    buf[j - lo, count[j - lo]] = v
+                    count[j - lo] += 1
+        for j in range(lo, hi):
+            n = count[j - lo]
+            if n > 0:
+                out[j] = _median(buf[j - lo], n)
+    return out
