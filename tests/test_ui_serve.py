@@ -12,7 +12,7 @@ from ui_fixtures import build_database
 
 from audit_lib.cli import cli
 from audit_lib.ui.identity import load_token_map
-from audit_lib.ui.serve import issue_tokens, voila_argv
+from audit_lib.ui.serve import absolute_db_url, issue_tokens, voila_argv
 
 
 def test_serve_command_line_binds_loopback_and_culls() -> None:
@@ -58,3 +58,14 @@ def test_serve_cli_errors_are_one_line(
     result = CliRunner().invoke(cli, ["serve", "--db", db, *tokens, *args])
     assert result.exit_code != 0
     assert message in str(result.exception)
+
+
+def test_serve_gives_kernels_an_absolute_sqlite_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # kernels run in their app's folder: a relative SQLite file would be a new, empty database
+    monkeypatch.chdir(tmp_path)
+    assert absolute_db_url("sqlite:///var/audit.db") == f"sqlite:///{tmp_path}/var/audit.db"
+    assert absolute_db_url(f"sqlite:///{tmp_path}/a.db") == f"sqlite:///{tmp_path}/a.db"
+    pg = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    assert absolute_db_url(pg) == pg

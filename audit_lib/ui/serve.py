@@ -28,6 +28,7 @@ from typing import Any
 
 from jupyter_server.base.handlers import JupyterHandler
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from tornado import web
 from tornado.ioloop import IOLoop
@@ -226,8 +227,25 @@ def issue_tokens(factory: sessionmaker[Session], path: Path) -> dict[str, str]:
     return tokens
 
 
+def absolute_db_url(url: str) -> str:
+    """``url`` with a relative SQLite file made absolute (kernels run in the app's folder)."""
+    parsed = make_url(url)
+    db = parsed.database
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not db
+        or db == ":memory:"
+        or Path(db).is_absolute()
+    ):
+        return url
+    return parsed.set(database=str(Path(db).resolve())).render_as_string(hide_password=False)
+
+
 def serve(argv: list[str], env: dict[str, str]) -> None:
     """Run the Voila server in this process with ``env`` added (blocks until stopped)."""
+    env = dict(env)
+    if env.get("AUDIT_DB_URL"):
+        env["AUDIT_DB_URL"] = absolute_db_url(env["AUDIT_DB_URL"])
     os.environ.update(env)
     if TOKENS_ENV not in os.environ:
         raise AuditError(f"{TOKENS_ENV} is not set")
