@@ -20,18 +20,22 @@ customers, duration, cell time, kernel start and time outside the cells. Two sha
 reported: the time outside the cells over the bureaus' own durations (``overhead_share``, the
 issue's target ≤ 10 %), and over the workers' time, wall × workers
 (``outside_cells_share_of_worker_time``), which also counts a worker idle at the end of a run.
+Cells that only import are the notebook's own work but a cost every fresh kernel pays: their
+time is given apart (``imports_s_mean``, ``overhead_share_with_imports``).
 
 Each configuration is run ``--repeats`` times; the medians are printed and written to
 ``benchmarks/results/runs.json`` (``runs-monitoring.json`` with ``--monitoring``) with the exact
 command.
 
 Run: ``.venv/bin/python benchmarks/bench_runs.py [--bureaus 10] [--workers 2]
-[--customers 100000] [--days 365] [--repeats 3] [--monitoring [--no-tasks]]``
+[--customers 100000] [--days 365] [--repeats 3] [--monitoring [--no-tasks]]
+[--keep-outputs DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import resource
@@ -86,15 +90,31 @@ def _when(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
+def _imports_only(source: str) -> bool:
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(n, ast.Import | ast.ImportFrom) for n in body)
+
+
 def notebook_times(executed: Path) -> dict[str, float]:
-    """From papermill's metadata: cells' own time, kernel start, and the papermill total."""
+    """From papermill's metadata: cells' own time, kernel start, and the papermill total;
+    ``imports_s`` is the part of the cells' time spent in cells that only import (a cost
+    every fresh kernel pays)."""
     nb = nbformat.read(executed, as_version=4)
-    cells = [c.metadata.get("papermill", {}) for c in nb.cells if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    cells = [c.metadata.get("papermill", {}) for c in code]
     timed = [c for c in cells if c.get("start_time") and c.get("end_time")]
     begin, end = _when(nb.metadata.papermill.start_time), _when(nb.metadata.papermill.end_time)
     first = min(_when(c["start_time"]) for c in timed)
     return {
         "cells_s": sum(float(c.get("duration") or 0.0) for c in cells),
+        "imports_s": sum(
+            float(m.get("duration") or 0.0)
+            for c, m in zip(code, cells, strict=True)
+            if _imports_only(c.source)
+        ),
         "kernel_start_s": (first - begin).total_seconds(),
         "papermill_s": (end - begin).total_seconds(),
     }
@@ -157,7 +177,7 @@ def measure_once(
     parameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One run: wall and CPU time, per-bureau durations, cell time and overhead."""
-    outputs = work / "outputs"
+    outputs = Path(args.keep_outputs) if args.keep_outputs else work / "outputs"
     load_before = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), _cpu()
     summary = run_notebook(
@@ -191,6 +211,9 @@ def measure_once(
             d - t["papermill_s"] for d, t in zip(per_bureau, times, strict=True)
         ),
         "overhead_share": sum(overhead) / sum(per_bureau),
+        "imports_s_mean": statistics.fmean(t["imports_s"] for t in times),
+        "overhead_share_with_imports": (sum(overhead) + sum(t["imports_s"] for t in times))
+        / sum(per_bureau),
         # idle worker time (load imbalance at the end of the run) counted as outside the cells
         "outside_cells_share_of_worker_time": 1 - sum(cells) / (wall * args.workers),
     }
@@ -202,10 +225,12 @@ def measure_once(
                 "duration_s": round(d, 3),
                 "cells_s": round(t["cells_s"], 3),
                 "kernel_start_s": round(t["kernel_start_s"], 3),
+                "imports_s": round(t["imports_s"], 3),
                 "outside_cells_s": round(d - t["cells_s"], 3),
             }
             for r, d, t in zip(summary.results, per_bureau, times, strict=True)
         ]
+    result["run_dir"] = summary.run_dir if args.keep_outputs else None
     return result
 
 
@@ -238,6 +263,9 @@ def main() -> None:
     )
     parser.add_argument("--no-tasks", action="store_true", help="with --monitoring: no tasks")
     parser.add_argument("--out", help="results JSON (default: benchmarks/results/runs*.json)")
+    parser.add_argument(
+        "--keep-outputs", help="keep the run folders (executed notebooks, manifests) here"
+    )
     args = parser.parse_args()
     if args.monitoring and args.notebook:
         parser.error("--monitoring runs notebooks/monitoring.ipynb: leave out --notebook")
@@ -319,7 +347,8 @@ def main() -> None:
         f"{m['cells_s_mean']:.2f} s + outside the cells {m['overhead_s_mean']:.2f} s (kernel "
         f"start {m['kernel_start_s_mean']:.2f} s, outside papermill "
         f"{m['outside_papermill_s_mean']:.2f} s); outside-the-cells share "
-        f"{m['overhead_share']:.1%} of the bureaus' time, "
+        f"{m['overhead_share']:.1%} of the bureaus' time ({m['overhead_share_with_imports']:.1%} "
+        f"counting the import cells, {m['imports_s_mean']:.2f} s), "
         f"{m['outside_cells_share_of_worker_time']:.1%} of the workers' time; load "
         f"{m['load_1min_before']:.1f} → {m['load_1min_after']:.1f}; peak RSS (largest child) "
         f"{result['peak_rss_mb_largest_child']} MB → {out}"
