@@ -219,3 +219,18 @@ def test_float32_buffers_of_a_slice_match_its_values() -> None:
         np.testing.assert_array_equal(np.where(valid == 1, floats, np.nan), want)
     floats, bitmap, _ = _float32_buffers(pa.array([1.0, 2.0], pa.float64()).slice(1))
     assert floats.tolist() == [2.0] and bitmap.size == 0
+
+
+def test_build_matrix_keeps_the_first_of_a_repeated_customer(tmp_path: Path) -> None:
+    cons = np.array(["5100000001", "5100000002", "5100000001", "5100000003"])
+    dates = pd.date_range("2025-03-01", periods=3)
+    root = tmp_path / "mart"
+    write_table(root, "customers", tiny_customers(cons, "BX"))
+    readings = {"cons_no": ["5100000001", "5100000003"], "date": dates[:2].date, "kwh": [1.0, 3.0]}
+    write_table(root, "readings", pa.table({**readings, "bureau": ["BX", "BX"]}))
+    with Mart(root) as m:
+        mat = build_matrix(m, "BX", dates[0], dates[-1])
+    assert list(mat.cons_no) == ["5100000001", "5100000002", "5100000003"]
+    want = np.full((3, 3), np.nan, dtype=np.float32)
+    want[0, 0], want[2, 1] = 1.0, 3.0
+    np.testing.assert_array_equal(mat.values, want)

@@ -11,8 +11,8 @@ cell positions.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from audit_lib.data.access import DateLike, Mart, months_between, to_date
 from audit_lib.data.keys import KeyLookup
@@ -158,15 +159,22 @@ def build_matrix(
     dates = pd.date_range(s, e, freq="D")
     if len(dates) == 0:
         raise DataError(f"empty period {s}..{e}", field="end")
-    loading = threading.Thread(target=load_kernels, daemon=True)  # numba, beside the index
-    loading.start()
-    bureau_cons, lookup = _bureau_index(mart, bureau)
-    loading.join()
-    if customers is None:
+    given = None if customers is None else np.asarray(list(customers), dtype=object)
+    d = len(dates)
+    expected = len(given) if given is not None else _customer_rows(mart, bureau)
+    # beside the customer index: numba's loops and the zeroed cells (all-zero bits until
+    # written; a written cell never has them, 0 kWh is stored as -0.0)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        loading = pool.submit(load_kernels)
+        zeroing = pool.submit(zeroed_cells, expected * d)
+        bureau_cons, lookup = _bureau_index(mart, bureau)
+        loading.result()
+        blank = zeroing.result()
+    if given is None:
         rows = str_array(bureau_cons)
         to_row = np.arange(len(rows), dtype=np.int64)
     else:
-        rows = np.asarray(list(customers), dtype=object)
+        rows = given
         bureau_rows = np.asarray(bureau_cons.to_numpy(zero_copy_only=False), dtype=object)
         if len(rows) == len(bureau_rows) and np.array_equal(rows, bureau_rows):
             to_row = np.arange(len(rows), dtype=np.int64)  # the whole bureau, in table order
@@ -176,9 +184,9 @@ def build_matrix(
                 raise DataError("customers list repeats a cons_no", field=CONS_NO)
             to_row = np.asarray(picked.get_indexer(pd.Index(bureau_rows)), dtype=np.int64)
     files = mart.files("readings", [bureau], months_between(s, e))
-    n, d = len(rows), len(dates)
-    # all-zero bits until written: a written cell never has them (0 kWh is stored as -0.0)
-    flat = zeroed_cells(n * d)
+    n = len(rows)
+    # fewer rows than expected when the customers table repeats a cons_no
+    flat = blank[: n * d] if n * d <= blank.size else zeroed_cells(n * d)
     start_day = int(np.datetime64(s, "D").astype(np.int64))
     if method == "duckdb":
         cells = duckdb_cells(mart, files, bureau_cons, to_row, start_day, d)
@@ -195,6 +203,11 @@ def build_matrix(
         duplicates=duplicates,
         orphans=orphans,
     )
+
+
+def _customer_rows(mart: Mart, bureau: str) -> int:
+    """Rows of the bureau's customers table, from the Parquet footers (no data read)."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in mart.files("customers", [bureau]))
 
 
 def _bureau_index(mart: Mart, bureau: str) -> tuple[pa.Array, KeyLookup]:
