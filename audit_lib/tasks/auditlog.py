@@ -21,12 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from audit_lib.tasks.bulk import copy_frame, table_of
+from audit_lib.tasks.bulk import copy_rows, table_of
 from audit_lib.tasks.models import AuditChainHead, AuditEvent, utcnow
 
 GENESIS = "0" * 64
@@ -141,18 +140,13 @@ def _chain(rows: list[dict[str, Any]], head: AuditChainHead) -> None:
 
 def _content_texts(rows: list[dict[str, Any]]) -> list[str]:
     """Each row's :data:`CONTENT` fields joined as :func:`hash_row` joins them."""
-    if len(rows) < 1000:
-        return [SEP.join("" if r[c] is None else str(r[c]) for c in CONTENT) for r in rows]
-    frame = pd.DataFrame({c: [r[c] for r in rows] for c in CONTENT}, dtype=object)
-    parts = [frame[c].where(frame[c].notna(), "").astype(str) for c in CONTENT]
-    return list(parts[0].str.cat(pd.concat(parts[1:], axis=1), sep=SEP))
+    return [SEP.join("" if r[c] is None else str(r[c]) for c in CONTENT) for r in rows]
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
     if len(rows) > 500:
-        frame = pd.DataFrame(rows)
-        frame["task_id"] = frame["task_id"].astype("Int64")
-        copy_frame(session, table_of(AuditEvent), frame)
+        columns = list(rows[0])
+        copy_rows(session, table_of(AuditEvent), columns, [tuple(r.values()) for r in rows])
     else:
         session.execute(insert(table_of(AuditEvent)), rows)
 

@@ -61,25 +61,35 @@ def copy_frame(session: Session, table: Table, frame: pd.DataFrame) -> int:
     """
     if frame.empty:
         return 0
-    cols = list(frame.columns)
+    cols = [str(c) for c in frame.columns]
     unknown = [c for c in cols if c not in table.c]
     if unknown:
         raise KeyError(f"table {table.name} has no columns {unknown}")
+    if session.connection().dialect.name == "postgresql":
+        data = _pg_frame(table, frame)
+    else:
+        data = _sqlite_value_frame(table, frame)
+    return copy_rows(session, table, cols, _tuples(data))
+
+
+def copy_rows(
+    session: Session, table: Table, columns: list[str], rows: list[tuple[object, ...]]
+) -> int:
+    """Insert ``rows`` (plain values in ``columns`` order, already in the database's form)."""
+    if not rows:
+        return 0
     conn = session.connection()
-    dialect = conn.dialect.name
-    quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in cols)
-    if dialect == "postgresql":
+    quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
+    if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
         assert raw is not None
-        data = _pg_frame(table, frame)
         with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:
-            for row in _tuples(data):
+            for row in rows:
                 copy.write_row(row)
-        return len(frame)
-    data = _sqlite_value_frame(table, frame)
-    marks = ", ".join("?" for _ in cols)
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({quoted}) VALUES ({marks})", _tuples(data))
-    return len(frame)
+        return len(rows)
+    marks = ", ".join("?" for _ in columns)
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({quoted}) VALUES ({marks})", rows)
+    return len(rows)
 
 
 def _is_date(table: Table, name: str) -> bool:
@@ -93,8 +103,12 @@ def _pg_frame(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for name, col in frame.items():
         if pd.api.types.is_datetime64_any_dtype(col):
-            values = col.dt.date if _is_date(table, str(name)) else col.dt.to_pydatetime()
-            out[name] = pd.Series(np.asarray(values, dtype=object), index=col.index, dtype=object)
+            codes, uniques = pd.factorize(col)  # few distinct times: convert each once
+            index = pd.DatetimeIndex(uniques)
+            values = index.date if _is_date(table, str(name)) else index.to_pydatetime()
+            objects = np.empty(len(index) + 1, dtype=object)  # the last one: NaT → None
+            objects[:-1] = list(values)
+            out[name] = pd.Series(objects[codes], index=col.index, dtype=object)
         else:
             out[name] = col
     return pd.DataFrame(out, index=frame.index)

@@ -237,13 +237,18 @@ def _open_tasks(session: Session, df: pd.DataFrame) -> pd.Series:
     return pd.Series(probe["id"].to_numpy(), index=df.index)
 
 
-def _known_tasks(session: Session, keys: pd.Series) -> dict[str, int]:
-    """``task_key → id`` of stored tasks among ``keys``."""
-    if not len(keys):
+def _known_tasks(session: Session, rows: pd.DataFrame) -> dict[str, int]:
+    """``task_key → id`` of stored tasks for the findings ``rows`` (with ``task_key``)."""
+    if not len(rows):
         return {}
-    cond, params = _any_of(session, "task_key", keys.astype(str).tolist())
-    rows = session.execute(text(f"SELECT task_key, id FROM tasks WHERE {cond}"), params).all()
-    return {key: int(ident) for key, ident in rows}
+    bureaus = sorted(rows["bureau"].astype(str).unique().tolist())
+    starts = sorted(pd.DatetimeIndex(rows["period_start"].unique()).date.tolist())
+    stmt = select(Task.task_key, Task.id).where(
+        Task.bureau.in_(bureaus), Task.period_start.in_(starts)
+    )  # a superset (the batch's bureaus and periods), matched here
+    known = pd.DataFrame(session.execute(stmt).all(), columns=["task_key", "id"])
+    known = known[known["task_key"].isin(rows["task_key"])]
+    return dict(zip(known["task_key"].tolist(), known["id"].astype(int).tolist(), strict=True))
 
 
 def _themes_sql(session: Session) -> str:
@@ -349,7 +354,7 @@ def tasks_from_findings(
     open_id = _open_tasks(session, df)
     to_open = open_id.notna().to_numpy()
     rest = df[~to_open]
-    key_to_id = _known_tasks(session, rest["task_key"].drop_duplicates())
+    key_to_id = _known_tasks(session, rest)
     fresh_rows = rest[~rest["task_key"].isin(pd.Index(list(key_to_id), dtype=object))]
     created: list[int] = []
     if len(fresh_rows):
@@ -358,7 +363,9 @@ def tasks_from_findings(
         key_to_id.update(zip(fresh["task_key"], created, strict=True))
         if progress:
             progress("tasks", len(created), len(created))
-    task_id = df["task_key"].map(key_to_id).astype("float64")
+    pos = pd.Index(list(key_to_id), dtype=object).get_indexer(pd.Index(df["task_key"]))
+    ids = np.append(np.fromiter(key_to_id.values(), dtype=np.float64, count=len(key_to_id)), np.nan)
+    task_id = pd.Series(ids[pos], index=df.index)  # position -1 (no key) → NaN
     task_id[to_open] = open_id[to_open]
     linked = _link_findings(session, df, task_id.astype("int64"))
     if progress:
@@ -405,12 +412,33 @@ def _insert_tasks(
         frame[name] = value
     for name in ("created_at", "updated_at", "state_entered_at"):
         frame[name] = stamp
+    if session.get_bind().dialect.name == "postgresql":
+        ids = _next_task_ids(session, len(frame))
+        frame.insert(0, "id", ids)
+        copy_frame(session, table_of(Task), frame)
+        return ids
     max_before = session.execute(select(func.max(Task.id))).scalar() or 0
     copy_frame(session, table_of(Task), frame)
+    top, count = session.execute(
+        select(func.max(Task.id), func.count()).where(Task.id > max_before)
+    ).one()
+    if (top, count) == (max_before + len(frame), len(frame)):  # rowids given in order
+        return list(range(max_before + 1, max_before + len(frame) + 1))
     rows = session.execute(select(Task.task_key, Task.id).where(Task.id > max_before)).all()
-    ids = {key: ident for key, ident in rows}
-    created = [ids[k] for k in fresh["task_key"]]
-    return created
+    known = {key: ident for key, ident in rows}
+    return [known[k] for k in fresh["task_key"]]
+
+
+def _next_task_ids(session: Session, n: int) -> list[int]:
+    """PostgreSQL: ``n`` ids drawn from the tasks' id sequence (safe under concurrency)."""
+    rows = session.execute(
+        text(
+            "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) "
+            "FROM generate_series(1, :n) ORDER BY 1"
+        ),
+        {"n": n},
+    )
+    return [int(i) for i in rows.scalars()]
 
 
 def _link_findings(session: Session, df: pd.DataFrame, task_id: pd.Series) -> int:

@@ -9,18 +9,20 @@ channel. The SMTP channel is configured by ``AUDIT_SMTP_HOST`` / ``AUDIT_SMTP_PO
 
 from __future__ import annotations
 
+import functools
 import os
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from audit_lib.errors import ConfigError
+from audit_lib.tasks.bulk import table_of
 from audit_lib.tasks.models import Notification, Task, User, utcnow
 
 KIND_LABELS: dict[str, tuple[str, str]] = {
@@ -79,14 +81,17 @@ class SmtpChannel:
             smtp.send_message(msg)
 
 
+@functools.cache
+def _insert_ignore_statement(dialect: str) -> Any:
+    """Core ``INSERT … ON CONFLICT (dedup_key) DO NOTHING`` (built once per dialect)."""
+    table = table_of(Notification)
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
+
+
 def _insert_ignore(session: Session, rows: list[dict[str, object]]) -> None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        pg = postgresql.insert(Notification).on_conflict_do_nothing(index_elements=["dedup_key"])
-        session.execute(pg, rows)
-    else:
-        lite = sqlite.insert(Notification).on_conflict_do_nothing(index_elements=["dedup_key"])
-        session.execute(lite, rows)
+    stmt = _insert_ignore_statement(session.get_bind().dialect.name)
+    session.connection().execute(stmt, rows)
 
 
 def enqueue(
