@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,7 +141,9 @@ def _websocket_status(server: Server, user: str, kernel_id: str) -> int:
         conn.close()
         return 101
 
-    return asyncio.run(connect())
+    # in a thread of its own: the browser tests' Playwright keeps an event loop in this one
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, connect()).result()
 
 
 def test_kernel_routes_answer_only_the_owner(server: Server) -> None:
