@@ -11,6 +11,7 @@ import itertools
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,8 @@ def stage_table(staging: Path | str, table: Table | str, data: pa.Table, *, part
     """Write ``data`` into a staging folder laid out like the mart (several parts may be added).
 
     Each partition gets one file ``part-{part}-0.parquet`` holding its rows in their input
-    order, written single-threaded with :func:`parquet_options`: the same table always gives
-    the same bytes.
+    order, written with :func:`parquet_options` (files in parallel threads, each file by one):
+    the same table always gives the same bytes.
 
     Parameters
     ----------
@@ -127,10 +128,16 @@ def stage_table(staging: Path | str, table: Table | str, data: pa.Table, *, part
         write_parquet(data, root / f"part-{part}.parquet")
         return
     keys = spec.partition_columns
-    for values, rows in split_partitions(data, keys):
+
+    def write(values: tuple[str, ...], rows: pa.Table) -> None:
         folder = root.joinpath(*(f"{k}={v}" for k, v in zip(keys, values, strict=True)))
         folder.mkdir(parents=True, exist_ok=True)
         write_parquet(rows.select(spec.file_columns), folder / f"part-{part}-0.parquet")
+
+    parts = split_partitions(data, keys)
+    # files are independent, so writing them in parallel keeps every file's bytes
+    with ThreadPoolExecutor(max_workers=max(1, min(len(parts), os.cpu_count() or 1))) as pool:
+        list(pool.map(lambda p: write(*p), parts))
 
 
 def split_partitions(data: pa.Table, keys: list[str]) -> list[tuple[tuple[str, ...], pa.Table]]:
