@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
-from audit_lib.detect.matrix_ops import CHUNK_ROWS, deseasonalise, row_corr
+from audit_lib.detect.matrix_ops import deseasonalise, row_corr
 from audit_lib.themes.catalogue import Theme
 
 LOSS_CLASSES = {
@@ -73,7 +73,13 @@ class AreaBalance:
 
 
 def area_balance(ctx: DetectionContext) -> AreaBalance:
-    """Build the daily balance of every area of the context's bureau over its matrix days."""
+    """Build the daily balance of every area of the context's bureau over its matrix days.
+
+    Built once per context (the line-loss and multiplier themes share it).
+    """
+    cached = ctx.__dict__.get(_BALANCE_KEY)
+    if isinstance(cached, AreaBalance):
+        return cached
     areas = ctx.mart.areas(ctx.bureau)["area_id"].drop_duplicates().to_numpy().astype(str)
     index = pd.Index(areas)
     cust_area = index.get_indexer(ctx.customers["area_id"].astype(str))
@@ -85,24 +91,43 @@ def area_balance(ctx: DetectionContext) -> AreaBalance:
     c = dates.get_indexer(pd.DatetimeIndex(rows["date"]))
     ok = (r >= 0) & (c >= 0)
     supply[r[ok], c[ok]] = rows["supply_kwh"].to_numpy(dtype=float)[ok]
-    known = np.flatnonzero(cust_area >= 0)
-    consumed = np.zeros((n_areas, d))
-    read = np.zeros((n_areas, d))
-    opened = np.zeros((n_areas, d))
-    for start in range(0, len(known), CHUNK_ROWS):
-        rows_ = known[start : start + CHUNK_ROWS]
-        member = sparse.csr_matrix(
-            (np.ones(len(rows_)), (cust_area[rows_], np.arange(len(rows_)))),
-            shape=(n_areas, len(rows_)),
-        )
-        x = ctx.matrix.values[rows_]
-        is_open = ctx.open_mask[rows_]
-        consumed += member @ np.where(is_open & ~np.isnan(x), x, 0.0)
-        read += member @ (is_open & ~np.isnan(x)).astype(np.float64)
-        opened += member @ is_open.astype(np.float64)
+    consumed, read, opened = _area_sums(
+        ctx.matrix.values, ctx.open_mask, cust_area.astype(np.int64), n_areas
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         completeness = np.where(opened > 0, read / opened, 1.0)
-    return AreaBalance(areas, dates, supply, consumed, completeness, cust_area)
+    balance = AreaBalance(areas, dates, supply, consumed, completeness, cust_area)
+    ctx.__dict__[_BALANCE_KEY] = balance
+    return balance
+
+
+_BALANCE_KEY = "_area_balance"
+
+
+@numba.njit(cache=True, nogil=True)
+def _area_sums(
+    values: np.ndarray, is_open: np.ndarray, area: np.ndarray, n_areas: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Per area and day: Σ kWh of open customers, open customers read, open customers.
+
+    One pass over the matrix; customers with area −1 are left out.
+    """
+    rows, days = values.shape
+    consumed = np.zeros((n_areas, days))
+    read = np.zeros((n_areas, days))
+    opened = np.zeros((n_areas, days))
+    for i in range(rows):
+        a = area[i]
+        if a < 0:
+            continue
+        for j in range(days):
+            if is_open[i, j]:
+                opened[a, j] += 1.0
+                v = values[i, j]
+                if not np.isnan(v):
+                    consumed[a, j] += v
+                    read[a, j] += 1.0
+    return consumed, read, opened
 
 
 def monthly_loss(ctx: DetectionContext, theme: Theme, balance: AreaBalance) -> pd.DataFrame:
@@ -155,7 +180,7 @@ def localise(
         return {}
     shape, _ = deseasonalise(ctx.matrix.values[rows], np.zeros(len(rows), dtype=np.int64))
     loss = balance.loss_rate[balance.customer_area[rows]]
-    corr = row_corr(shape.astype(np.float64), loss)
+    corr = row_corr(shape, loss)
     frame = pd.DataFrame(
         {
             "area": balance.area_id[balance.customer_area[rows]],

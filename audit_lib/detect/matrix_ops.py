@@ -2,6 +2,9 @@
 
 Everything here works on whole matrices, in row chunks where an intermediate array would be
 as large as the matrix in int64/float64, so a bureau of 10⁶ customers stays within memory.
+The per-row reductions (runs, means, window means, the division by a seasonal curve) are
+compiled kernels (numba) that walk each row once while it is in cache, instead of a chain
+of whole-matrix temporaries; there is no Python per customer.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
+import numba
 import numpy as np
 
 from audit_lib.detect.features import population_profile
@@ -29,11 +33,25 @@ def runs(flags: np.ndarray, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
     Days that are neither flagged nor breaks (missing readings) neither count nor end a run.
     """
-    c = np.cumsum(flags, axis=1, dtype=np.int32)
-    reset = np.maximum.accumulate(np.where(breaks, c, 0), axis=1)
-    length = c - reset
-    end = np.argmax(length, axis=1)
-    return length[np.arange(len(end)), end].astype(np.int64), end
+    return _runs(np.asarray(flags, dtype=np.bool_), np.asarray(breaks, dtype=np.bool_))
+
+
+@numba.njit(cache=True, nogil=True)
+def _runs(flags: np.ndarray, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows, days = flags.shape
+    length = np.zeros(rows, dtype=np.int64)
+    end = np.zeros(rows, dtype=np.int64)
+    for i in range(rows):
+        run, best, at = 0, 0, 0
+        for j in range(days):
+            if flags[i, j]:
+                run += 1
+            if breaks[i, j]:
+                run = 0
+            if run > best:
+                best, at = run, j
+        length[i], end[i] = best, at
+    return length, end
 
 
 def deseasonalise(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,16 +72,50 @@ def deseasonalise(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, n
     shape, level
         float32 scale-free matrix (≈ 1 on a typical day) and each row's mean observed kWh.
     """
-    level = nanmean_rows(np.where(values > 0, values, np.nan))
-    shape = values / level[:, None]
-    for g in np.unique(groups):
-        rows = groups == g
-        sample = shape[rows][:: max(1, int(rows.sum()) // 5000)]
+    level = _positive_means(values)
+    groups = np.asarray(groups)
+    codes, inverse = np.unique(groups, return_inverse=True)
+    profiles = np.empty((len(codes), values.shape[1]), dtype=np.float32)
+    for k in range(len(codes)):
+        rows = np.flatnonzero(inverse == k)
+        sample = rows[:: max(1, len(rows) // 5000)]
+        shape = values[sample] / level[sample, None]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN days of a small group
-            profile = population_profile(sample)
-        shape[rows] /= profile.astype(np.float32)
-    return shape.astype(np.float32), level
+            profiles[k] = population_profile(shape)
+    return _divide_rows(values, level, profiles, inverse.astype(np.int64).ravel()), level
+
+
+@numba.njit(cache=True, nogil=True)
+def _positive_means(values: np.ndarray) -> np.ndarray:
+    """Mean of the positive values of each row (NaN for a row with none)."""
+    rows, days = values.shape
+    out = np.full(rows, np.nan)
+    for i in range(rows):
+        s, n = 0.0, 0
+        for j in range(days):
+            v = values[i, j]
+            if v > 0:
+                s += v
+                n += 1
+        if n > 0:
+            out[i] = s / n
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _divide_rows(
+    values: np.ndarray, level: np.ndarray, profiles: np.ndarray, group: np.ndarray
+) -> np.ndarray:
+    """float32 ``values / level[:, None] / profiles[group]`` (divisions in float64)."""
+    rows, days = values.shape
+    out = np.empty((rows, days), dtype=np.float32)
+    for i in range(rows):
+        lv = level[i]
+        prof = profiles[group[i]]
+        for j in range(days):
+            out[i, j] = np.float32(values[i, j] / lv / prof[j])
+    return out
 
 
 def window_means(values: np.ndarray, width: int) -> np.ndarray:
@@ -72,36 +124,78 @@ def window_means(values: np.ndarray, width: int) -> np.ndarray:
     Returns an array of shape (rows, days − width + 1); NaN where fewer than half the days of
     the window were observed.
     """
-    ok = ~np.isnan(values)
-    zero = np.zeros((values.shape[0], 1))
-    cs = np.concatenate([zero, np.cumsum(np.where(ok, values, 0.0), axis=1, dtype=np.float64)], 1)
-    cn = np.concatenate([zero, np.cumsum(ok, axis=1, dtype=np.float64)], 1)
-    s = cs[:, width:] - cs[:, :-width]
-    n = cn[:, width:] - cn[:, :-width]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n >= width / 2, s / n, np.nan)
+    return _window_means(values, width)
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_means(values: np.ndarray, width: int) -> np.ndarray:
+    rows, days = values.shape
+    cols = max(days - width + 1, 0)
+    out = np.empty((rows, cols))
+    cs = np.zeros(days + 1)
+    cn = np.zeros(days + 1)
+    half = width / 2
+    for i in range(rows):
+        for j in range(days):
+            v = values[i, j]
+            ok = not np.isnan(v)
+            cs[j + 1] = cs[j] + (v if ok else 0.0)
+            cn[j + 1] = cn[j] + (1.0 if ok else 0.0)
+        for j in range(cols):
+            n = cn[j + width] - cn[j]
+            out[i, j] = (cs[j + width] - cs[j]) / n if n >= half else np.nan
+    return out
 
 
 def nanmean_rows(values: np.ndarray) -> np.ndarray:
     """Mean of the observed values of each row (NaN for a row with none), without warnings."""
-    ok = ~np.isnan(values)
-    n = ok.sum(axis=1)
-    s = np.where(ok, values, 0.0).sum(axis=1, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, s / n, np.nan)
+    return _nanmean_rows(np.asarray(values))
+
+
+@numba.njit(cache=True, nogil=True)
+def _nanmean_rows(values: np.ndarray) -> np.ndarray:
+    rows, days = values.shape
+    out = np.full(rows, np.nan)
+    for i in range(rows):
+        s, n = 0.0, 0
+        for j in range(days):
+            v = values[i, j]
+            if not np.isnan(v):
+                s += v
+                n += 1
+        if n > 0:
+            out[i] = s / n
+    return out
 
 
 def row_corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Pearson correlation of each row of ``x`` with the same row of ``y`` over the days
     where both are observed (NaN with fewer than 10 such days)."""
-    ok = ~np.isnan(x) & ~np.isnan(y)
-    n = ok.sum(axis=1)
-    xm = np.where(ok, x, 0.0)
-    ym = np.where(ok, y, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mx = xm.sum(axis=1) / n
-        my = ym.sum(axis=1) / n
-        dx = np.where(ok, x - mx[:, None], 0.0)
-        dy = np.where(ok, y - my[:, None], 0.0)
-        r = (dx * dy).sum(axis=1) / np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
-    return np.where(n >= 10, r, np.nan)
+    return _row_corr(np.asarray(x), np.asarray(y))
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    rows, days = x.shape
+    out = np.full(rows, np.nan)
+    for i in range(rows):
+        n, sx, sy = 0, 0.0, 0.0
+        for j in range(days):
+            a, b = x[i, j], y[i, j]
+            if not (np.isnan(a) or np.isnan(b)):
+                n += 1
+                sx += a
+                sy += b
+        if n < 10:
+            continue
+        mx, my = sx / n, sy / n
+        sxy, sxx, syy = 0.0, 0.0, 0.0
+        for j in range(days):
+            a, b = x[i, j], y[i, j]
+            if not (np.isnan(a) or np.isnan(b)):
+                dx, dy = a - mx, b - my
+                sxy += dx * dy
+                sxx += dx * dx
+                syy += dy * dy
+        out[i] = sxy / np.sqrt(sxx * syy)
+    return out

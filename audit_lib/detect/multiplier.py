@@ -100,8 +100,10 @@ def detect_multiplier_anomaly(ctx: DetectionContext, theme: Theme) -> pd.DataFra
     """Customers whose recorded multiplier fails the standard-ratio, capacity or balance check."""
     meters = ctx.mart.meters(ctx.bureau)
     current = meters[meters["remove_date"].isna()].drop_duplicates("cons_no", keep="last")
-    mult = ctx.customers["cons_no"].map(current.set_index("cons_no")["multiplier"]).to_numpy()
-    mult = np.nan_to_num(mult.astype(float), nan=1.0)
+    at = pd.Index(current["cons_no"]).get_indexer(ctx.customers["cons_no"])
+    recorded = current["multiplier"].to_numpy(dtype=float)
+    mult = np.where(at >= 0, recorded[np.maximum(at, 0)] if len(recorded) else 1.0, 1.0)
+    mult = np.nan_to_num(mult, nan=1.0)
     rows = np.flatnonzero(mult > 1)
     if not len(rows):
         return pd.DataFrame()
