@@ -20,6 +20,7 @@ from audit_lib.data.schema import FINDINGS
 from audit_lib.detect.context import DetectionContext, parse_period
 from audit_lib.detect.evaluate import theme_scores, truth_in_period
 from audit_lib.detect.rules import THEME_DETECTORS
+from audit_lib.detect.rules.theft import theft_scores
 from audit_lib.detect.run import detect
 from audit_lib.errors import ConfigError, DataError
 from audit_lib.themes.catalogue import CATALOGUE, get_theme
@@ -130,3 +131,18 @@ def test_unknown_theme_and_bad_period_are_clear_errors(ctx: DetectionContext) ->
     with pytest.raises(DataError, match="period"):
         parse_period("2024-13")
     assert parse_period("2024-02..2024-03") == (dt.date(2024, 2, 1), dt.date(2024, 3, 31))
+
+
+def test_theft_theme_leaves_zero_runs_to_the_zero_theme(
+    ctx: DetectionContext, truth: pd.DataFrame
+) -> None:
+    zero = THEME_DETECTORS["zero_consumption"](ctx, get_theme("zero_consumption"))
+    scores = theft_scores(ctx)
+    thieves = set(truth.loc[truth["kind"].str.startswith("theft"), "entity"])
+    stopped = set(zero["entity"]) - thieves
+    assert stopped  # the zero theme has customers of its own
+    top = set(scores.head(max(len(thieves), 1))["cons_no"])
+    assert not top & stopped  # ... and the theft ranking does not list them again
+    assert scores["score"].between(0, 1).all() and scores["rank"].is_monotonic_increasing
+    alarmed = scores[scores["alarms_at_drop"] != ""]
+    assert alarmed["alarms_at_drop"].str.fullmatch(r"ERC3[07](,ERC3[07])?").all()

@@ -112,3 +112,40 @@ def inject_theft(
     zero = active & (day < start[:, None] + length)
     out = np.where(sel[:, None] & zero & ~np.isnan(x), np.float32(0.0), out)
     return out.astype(np.float32), np.asarray(kind)
+
+
+def inject_absence(
+    values: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    min_days: int = 21,
+    max_days: int = 120,
+) -> np.ndarray:
+    """Return a copy of every row with a legitimate absence (房屋空置 / trip) injected.
+
+    The negatives of the self-supervision: for a stretch of ``min_days``..``max_days`` days
+    the customer draws only standby power (1–25 % of its mean level, with day-to-day noise),
+    then returns to its own consumption. Thieves rarely go back to recording everything by
+    themselves after a few weeks; an empty dwelling does. Teaching the classifier that such
+    copies are *not* theft keeps vacancies and long trips out of the top of the ranking.
+
+    Parameters
+    ----------
+    values
+        Customers × days kWh (NaN = missing; NaN stays NaN in the copy).
+    rng
+        Random generator (the caller owns the seed).
+    min_days, max_days
+        Range of the absence length (at most 60 % of the days).
+    """
+    x = np.asarray(values, dtype=np.float32)
+    n, days = x.shape
+    length = rng.integers(min(min_days, days // 3), max(min(max_days, int(0.6 * days)), 2), size=n)
+    start = (rng.uniform(0.0, 1.0, size=n) * np.maximum(days - length, 1)).astype(np.int64)
+    day = np.arange(days)[None, :]
+    away = (day >= start[:, None]) & (day < (start + length)[:, None])
+    with np.errstate(invalid="ignore"):
+        level = np.nanmean(np.where(np.isnan(x), np.nan, x), axis=1, keepdims=True)
+    standby = np.nan_to_num(level) * rng.uniform(0.01, 0.25, size=(n, 1))
+    noisy = standby * rng.lognormal(0.0, rng.uniform(0.1, 0.5, size=(n, 1)), size=(n, days))
+    return np.where(away & ~np.isnan(x), noisy.astype(np.float32), x).astype(np.float32)

@@ -24,13 +24,12 @@ EXPLAINABLE: dict[str, int] = {
     "vol_change": 0,
     "weekly_change": -1,
     "peak_change": -1,
-    "missing_share": +1,
 }
 
 # smallest spread used for a feature's z-score, so a feature that is 0 for most customers
 # (missing or zero days) does not win on a tiny deviation
 MIN_SPREAD: dict[str, float] = {
-    "missing_share": 0.1, "zero_run": 0.03, "zero_change": 0.1, "weekly_change": 0.05,
+    "zero_run": 0.03, "zero_change": 0.1, "weekly_change": 0.05,
     "level_vs_peers": 0.5, "drop_vs_peers": 0.3,
 }  # fmt: skip
 
@@ -99,13 +98,6 @@ TEMPLATES: dict[str, Template] = {
     "peak_change": lambda f, r, h, d: (
         "用电高峰被削平（峰值/中位数比下降" + _down(f["peak_change"]) + "%） / peaks flattened "
         "(p95/median down " + _down(f["peak_change"]) + "%)"
-    ),
-    "missing_share": lambda f, r, h, d: (
-        "缺抄天数占"
-        + _pct(f["missing_share"])
-        + "% / "
-        + _pct(f["missing_share"])
-        + "% of days not collected"
     ),
 }
 

@@ -19,7 +19,7 @@ from audit_lib.themes.catalogue import get_theme, with_params
 
 log = logging.getLogger(__name__)
 
-HISTORY_DAYS = 120
+HISTORY_DAYS = 365
 
 
 @dataclass

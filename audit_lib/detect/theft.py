@@ -24,11 +24,12 @@ from pyod.models.base import BaseDetector
 from scipy.stats import rankdata
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from audit_lib.detect.base import InputKind, finalise_scores
 from audit_lib.detect.ensemble import DefaultEnsemble
 from audit_lib.detect.features import check_matrix, population_profile, shape_features
-from audit_lib.detect.inject import inject_theft
+from audit_lib.detect.inject import inject_absence, inject_theft
 
 # The unsupervised view runs on every customer of a bureau (up to ~10⁶ rows), so it uses
 # only members whose cost is linear in the rows (no KNN / LOF). This was the first
@@ -37,6 +38,9 @@ from audit_lib.detect.inject import inject_theft
 THEFT_MEMBERS: tuple[str, ...] = ("ECOD", "COPOD", "HBOS", "IForest", "INNE")
 THEFT_NORMALISER = "zscore"
 MAX_SELF_SAMPLE = 20_000  # customers copied for self-supervision; bounds the cost
+# Gradient boosting runs single-threaded: bureaus are scored in parallel processes, and on a
+# busy 2-core machine OpenMP threads that spin-wait made one fit ten times slower (measured).
+OPENMP_THREADS = 1
 
 
 def rank01(scores: np.ndarray) -> np.ndarray:
@@ -64,8 +68,10 @@ DIRECTIONS: dict[str, int] = {
     "drop_recent": -1, "drop_thirds": -1, "drop_vs_peers": -1, "level_vs_peers": -1,
     "step_t": -1, "step_drop": -1, "vol_step_t": 0, "vol_change": 0, "cv_change": 0,
     "acf1_change": 0, "weekly_change": -1, "peak_change": -1, "zero_share": 1,
-    "zero_change": 1, "zero_run": 1, "missing_share": 1,
+    "zero_change": 1, "zero_run": 1,
 }  # fmt: skip
+# Not in DIRECTIONS: missing_share. Days not collected are the data-quality theme's evidence,
+# and a customer who moved in (or whose zero run was left to the zero theme) is not "missing".
 
 
 def orient_features(z: np.ndarray, names: list[str]) -> np.ndarray:
@@ -104,6 +110,10 @@ class TheftDetector(BaseDetector):
         Window lengths (days) of the recent-drop feature.
     first_weekday
         Day of week of column 0 (Monday = 0).
+    absences
+        Also train on copies with a legitimate absence injected
+        (:func:`~audit_lib.detect.inject.inject_absence`) as negatives, so vacancies and
+        long trips do not look like theft.
     contamination
         Expected share of thieves; sets ``threshold_`` and ``labels_`` only.
     random_state
@@ -129,9 +139,11 @@ class TheftDetector(BaseDetector):
         recent: int = 30,
         history: int = 90,
         first_weekday: int = 0,
+        absences: bool = True,
         contamination: float = 0.1,
         random_state: int = 0,
     ) -> None:
+        self.absences = absences
         self.n_folds = n_folds
         self.n_copies = n_copies
         self.weight_self = weight_self
@@ -152,6 +164,10 @@ class TheftDetector(BaseDetector):
         self, X: np.ndarray, y: np.ndarray | None = None, groups: np.ndarray | None = None
     ) -> TheftDetector:
         """Score every customer (row) of ``X``; ``y`` is ignored (unsupervised)."""
+        with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
+            return self._fit(X, groups)
+
+    def _fit(self, X: np.ndarray, groups: np.ndarray | None) -> TheftDetector:
         values = check_matrix(X, name="X")
         n = values.shape[0]
         rng = np.random.default_rng(self.random_state)
@@ -181,6 +197,12 @@ class TheftDetector(BaseDetector):
         )  # copy j of sample customer s sits at row j * m + s
         copy_groups = None if groups is None else np.tile(np.asarray(groups)[sample], n_copies)
         copy_feats = self._features(copies, copy_groups)
+        sample_groups = None if groups is None else np.asarray(groups)[sample]
+        absent_feats = (
+            self._features(inject_absence(values[sample], rng), sample_groups)
+            if self.absences
+            else np.zeros((0, feats.shape[1]))
+        )  # absence copy of sample customer s sits at row s
         folds = rng.permutation(n) % max(2, min(self.n_folds, n))
         self.folds_ = folds
         self.self_scores_ = np.zeros(n)
@@ -189,10 +211,11 @@ class TheftDetector(BaseDetector):
             train = np.flatnonzero(folds[sample] != k)  # positions within the sample
             copy_rows = (np.arange(n_copies)[:, None] * m + train[None, :]).ravel()
             # originals repeated n_copies times: balanced classes without sample weights
+            absent = absent_feats[train] if self.absences else absent_feats
             x_fit = np.vstack(
-                [np.repeat(feats[sample[train]], n_copies, axis=0), copy_feats[copy_rows]]
+                [np.repeat(feats[sample[train]], n_copies, axis=0), absent, copy_feats[copy_rows]]
             )
-            y_fit = np.r_[np.zeros(len(copy_rows)), np.ones(len(copy_rows))]
+            y_fit = np.r_[np.zeros(len(copy_rows) + len(absent)), np.ones(len(copy_rows))]
             model = _classifier(self.random_state + int(k), min_leaf=3 * n_copies)
             model.fit(x_fit, y_fit)
             test = np.flatnonzero(folds == k)  # never in this model's training rows
@@ -215,7 +238,8 @@ class TheftDetector(BaseDetector):
         check_is_fitted(self, ["models_", "decision_scores_"])
         feats = self._features(check_matrix(X, name="X"), groups)
         z, _, _ = robust_standardise(feats, self.centre_, self.scale_)
-        self_new = np.mean([m.predict_proba(feats)[:, 1] for m in self.models_], axis=0)
+        with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
+            self_new = np.mean([m.predict_proba(feats)[:, 1] for m in self.models_], axis=0)
         unsup_new = self.ensemble_.decision_function(
             orient_features(z, [str(c) for c in self.features_.columns])
         )
@@ -241,12 +265,14 @@ def score_matrix(
     recent: int = 30,
     history: int = 90,
     random_state: int = 0,
+    absences: bool = True,
     source: str = "<matrix>",
     dates: pd.DatetimeIndex | None = None,
 ) -> pd.DataFrame:
     """Theft-suspicion score of every customer (row) of a customers × days kWh matrix.
 
-    ``dates`` (optional, one per column) lets reasons name calendar days. Customers with
+    ``absences`` is passed to :class:`TheftDetector`. ``dates`` (optional, one per column)
+    lets reasons name calendar days. Customers with
     fewer than ``min_customer_days`` observed days are skipped (score NaN,
     ``status`` ``too_few_days``); customers whose every observed day is zero get their own
     reason and status ``all_zero`` (score NaN: the zero-consumption theme handles them).
@@ -285,7 +311,7 @@ def score_matrix(
             file=source, field=CONS_NO,
         )  # fmt: skip
     det = TheftDetector(recent=recent, history=history, first_weekday=first_weekday,
-                        random_state=random_state)  # fmt: skip
+                        absences=absences, random_state=random_state)  # fmt: skip
     det.fit(arr[ok], groups=None if groups is None else np.asarray(groups)[ok])
     scores = np.full(n, np.nan)
     scores[ok] = det.decision_scores_

@@ -41,11 +41,15 @@ def _active(ctx: DetectionContext) -> np.ndarray:
     return np.asarray(ctx.customers["status"] == "active")
 
 
-def detect_zero_consumption(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
-    """Runs of exactly zero daily kWh of at least ``min_zero_days`` while the account is open.
+def zero_runs(ctx: DetectionContext, theme: Theme) -> tuple[np.ndarray, ...]:
+    """Longest run of exactly zero kWh in the period of every customer, while open.
 
-    Standby consumption of an empty dwelling is small but not zero; a meter that reads zero
-    for weeks on an open account is stopped, bypassed or mis-recorded.
+    Returns
+    -------
+    tuple of arrays
+        ``(hit, length, end, level)``: whether the zero-consumption theme (its parameters in
+        ``theme``) flags the customer, the run length, its last period column and the mean
+        kWh/day on the customer's non-zero open days (0 if none).
     """
     min_days = int(theme.param("min_zero_days"))
     min_level = theme.param("min_history_kwh_per_day")
@@ -62,6 +66,17 @@ def detect_zero_consumption(ctx: DetectionContext, theme: Theme) -> pd.DataFrame
     length, end, level = by_chunks(len(values), chunk)
     level = np.where(np.isfinite(level), level, 0.0)
     hit = _active(ctx) & (length >= min_days) & ((level >= min_level) | (level == 0))
+    return hit, length, end, level
+
+
+def detect_zero_consumption(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
+    """Runs of exactly zero daily kWh of at least ``min_zero_days`` while the account is open.
+
+    Standby consumption of an empty dwelling is small but not zero; a meter that reads zero
+    for weeks on an open account is stopped, bypassed or mis-recorded.
+    """
+    hit, length, end, level = zero_runs(ctx, theme)
+    cols = _period_cols(ctx)
     rows = np.flatnonzero(hit)
     if not len(rows):
         return pd.DataFrame()

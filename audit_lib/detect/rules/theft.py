@@ -1,44 +1,80 @@
 """The theft-suspicion theme (窃电嫌疑): the theft score of :mod:`audit_lib.detect.theft` over
-the bureau's matrix, corroborated by meter alarms and the station area's line loss."""
+the bureau's matrix, corroborated by terminal alarms at the drop
+(:mod:`audit_lib.detect.corroborate`); long exact-zero runs are left to the zero-consumption
+theme."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from audit_lib.detect import corroborate
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
 from audit_lib.detect.matrix_ops import nanmean_rows
 from audit_lib.detect.theft import score_matrix
-from audit_lib.themes.catalogue import Theme
+from audit_lib.themes.catalogue import Theme, get_theme
 
-CORROBORATING_CODES = ("ERC30", "ERC37", "ERC28", "ERC29")
+OTHER_ALARMS = ("ERC28", "ERC29")  # over tolerance, meter fast: shown, not scored
 
 
-def detect_theft_suspicion(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
-    """The top ``top_share`` of customers by theft score, with corroborating evidence."""
-    values = np.where(ctx.open_mask, ctx.matrix.values, np.nan).astype(np.float32)
-    first_weekday = int(ctx.matrix.dates[0].weekday())
+def theft_scores(ctx: DetectionContext) -> pd.DataFrame:
+    """Corroborated theft score of every active, scorable customer of the context.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`~audit_lib.detect.theft.score_matrix` (``score`` now
+        corroborated, ``rank`` re-numbered), plus ``shape_score`` (consumption alone), ``step_date`` and
+        ``alarms_at_drop`` (codes, ``""`` if none); most suspicious first.
+    """
+    zero_days = int(get_theme("zero_consumption").param("min_zero_days"))
+    opened = np.where(ctx.open_mask, ctx.matrix.values, np.nan)
+    values = corroborate.mask_zero_runs(opened, zero_days)
     scored = score_matrix(
         values,
         ctx.customers["cons_no"].to_numpy(),
         ctx.class_codes,
-        first_weekday=first_weekday,
+        first_weekday=int(ctx.matrix.dates[0].weekday()),
         source=f"bureau {ctx.bureau}",
+        dates=ctx.matrix.dates,
     )
-    scored = scored[scored["status"] == "scored"]
     active = set(ctx.customers.loc[ctx.customers["status"] == "active", "cons_no"])
-    scored = scored[scored["cons_no"].isin(active)]
-    ctx.extras["theft_scores"] = scored[["cons_no", "score", "rank"]]
+    scored = scored[(scored["status"] == "scored") & scored["cons_no"].isin(active)]
+    rows = pd.Index(ctx.customers["cons_no"]).get_indexer(scored["cons_no"])
+    step = corroborate.step_columns(values[rows])
+    events = ctx.mart.meter_events(ctx.bureau, ctx.months)
+    at_drop, codes = corroborate.alarms_at_drop(
+        events, scored["cons_no"].to_numpy(), ctx.matrix.dates, step
+    )
+    shape = scored["score"].to_numpy(dtype=float)
+    out = scored.assign(
+        shape_score=shape,
+        score=corroborate.combine(shape, at_drop),
+        step_date=np.where(
+            step >= 0, ctx.matrix.dates[np.maximum(step, 0)].strftime("%Y-%m-%d").to_numpy(), ""
+        ),
+        alarms_at_drop=codes,
+    )
+    out = out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    return out
+
+
+def detect_theft_suspicion(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
+    """The top ``top_share`` of customers by corroborated theft score, with evidence."""
+    scored = theft_scores(ctx)
+    ctx.extras["theft_scores"] = scored[["cons_no", "score", "rank", "shape_score"]]
     k = max(1, int(np.ceil(theme.param("top_share") * len(scored))))
-    top = scored.nlargest(k, "score")
+    top = scored.head(k)
     top = top[top["score"] >= theme.param("min_score")]
     if top.empty:
         return pd.DataFrame()
     cust = ctx.customers.set_index("cons_no").loc[top["cons_no"]]
     events = ctx.mart.meter_events(ctx.bureau, ctx.months)
     events = events[
-        events["code"].isin(CORROBORATING_CODES) & events["cons_no"].isin(top["cons_no"])
+        events["code"].isin(OTHER_ALARMS + corroborate.TAMPER_CODES)
+        & events["cons_no"].isin(top["cons_no"])
     ]
     alarms = events.groupby("cons_no")["code"].agg(lambda s: ",".join(sorted(set(s))))
     out = pd.DataFrame(
@@ -50,8 +86,14 @@ def detect_theft_suspicion(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
         }
     )
     alarm = out["entity"].map(alarms).fillna("")
-    out["reason_zh"] = top["reason_zh"].to_numpy() + np.where(alarm != "", "；终端告警" + alarm, "")
-    out["reason_en"] = top["reason_en"].to_numpy() + np.where(alarm != "", "; alarms " + alarm, "")
+    at_drop = top["alarms_at_drop"].to_numpy()
+    step = pd.Series(top["step_date"].astype(str).to_numpy())
+    zh = np.where(at_drop != "", "；电量下降时(" + step + ")终端告警" + at_drop,
+                  np.where(alarm != "", "；终端告警" + alarm, ""))  # fmt: skip
+    en = np.where(at_drop != "", "; alarm " + at_drop + " at the drop (" + step + ")",
+                  np.where(alarm != "", "; alarms " + alarm, ""))  # fmt: skip
+    out["reason_zh"] = top["reason_zh"].to_numpy() + zh
+    out["reason_en"] = top["reason_en"].to_numpy() + en
     rows = pd.Index(ctx.customers["cons_no"]).get_indexer(out["entity"])
     recent = ctx.matrix.values[rows][:, -90:]
     history = ctx.matrix.values[rows][:, :-90]
@@ -60,8 +102,23 @@ def detect_theft_suspicion(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     out["money_at_risk"] = out["kwh_at_risk"] * ctx.prices.iloc[rows].to_numpy()
     out["evidence"] = evidence_column(
         [
-            {"score": float(s), "rank": int(r), "alarms": a}
-            for s, r, a in zip(top["score"], top["rank"], alarm, strict=True)
+            {
+                "score": float(s),
+                "shape_score": float(h),
+                "rank": int(r),
+                "step_date": str(d),
+                "alarms_at_drop": a,
+                "alarms": o,
+            }
+            for s, h, r, d, a, o in zip(
+                top["score"],
+                top["shape_score"],
+                top["rank"],
+                top["step_date"],
+                at_drop,
+                alarm,
+                strict=True,
+            )
         ]
     )
     return out

@@ -1,0 +1,72 @@
+"""Corroboration of theft suspects: zero runs left to their theme, alarms at the drop, and
+legitimate-absence copies for the self-supervision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from detect_data import make_daily
+
+from audit_lib.detect import corroborate
+from audit_lib.detect.inject import inject_absence
+
+
+def test_mask_zero_runs_blanks_only_long_runs() -> None:
+    x = np.ones((3, 100), dtype=np.float32)
+    x[0, 10:50] = 0.0  # 40 zero days: long
+    x[1, 10:30] = 0.0  # 20 zero days: short
+    x[2, 10:25] = 0.0
+    x[2, 25] = np.nan  # a missing day neither breaks nor lengthens the run
+    x[2, 26:42] = 0.0  # 15 + 16 = 31 zero days
+    out = corroborate.mask_zero_runs(x, 30)
+    assert np.isnan(out[0, 10:50]).all() and (out[0, :10] == 1).all() and out[0, 50] == 1
+    np.testing.assert_array_equal(out[1], x[1])  # short run kept as zeros
+    assert np.isnan(out[2, 10:42]).all() and out[2, 42] == 1
+
+
+def test_step_columns_find_the_drop() -> None:
+    x = np.full((2, 140), 10.0, dtype=np.float32)
+    x[0, 70:] = 3.0
+    x[1, :] = np.nan
+    step = corroborate.step_columns(x)
+    assert abs(int(step[0]) - 70) <= 7
+    assert step[1] == -1  # nothing observed: no step
+
+
+def test_alarms_at_drop_counts_only_tamper_codes_near_the_step() -> None:
+    dates = pd.date_range("2025-01-01", periods=100)
+    cons = np.array(["A", "B", "C", "D"])
+    step = np.array([50, 50, 50, -1])
+    events = pd.DataFrame(
+        {
+            "cons_no": ["A", "B", "C", "D", "Z"],
+            "time": pd.to_datetime(
+                ["2025-02-22", "2025-01-05", "2025-02-20", "2025-02-20", "2025-02-20"]
+            ),
+            "code": ["ERC37", "ERC37", "ERC17", "ERC30", "ERC37"],
+        }
+    )
+    at_drop, codes = corroborate.alarms_at_drop(events, cons, dates, step)
+    assert at_drop.tolist() == [True, False, False, False]  # B far, C not tamper, D no step
+    assert codes.tolist() == ["ERC37", "", "", ""]
+
+
+def test_combine_lifts_alarmed_customers_and_keeps_nan() -> None:
+    score = np.array([0.99, 0.95, 0.5, np.nan])
+    out = corroborate.combine(score, np.array([False, True, False, False]), odds=10.0)
+    assert out[1] > out[0] > out[2]  # 10× the odds beats a rank of 0.99 vs 0.95
+    assert np.isnan(out[3])
+    same = corroborate.combine(score, np.zeros(4, dtype=bool))
+    assert np.argsort(same[:3]).tolist() == np.argsort(score[:3]).tolist()
+
+
+def test_inject_absence_is_a_temporary_standby_stretch() -> None:
+    rng = np.random.default_rng(3)
+    values, _ = make_daily(rng, n=300, days=200, n_thieves=0)
+    copies = inject_absence(values, rng)
+    assert copies.shape == values.shape
+    np.testing.assert_array_equal(np.isnan(copies), np.isnan(values))  # NaN stays NaN
+    low = copies < 0.3 * np.nanmean(values, axis=1, keepdims=True)
+    runs = low.sum(axis=1)
+    assert (runs >= 15).mean() > 0.9  # every copy has a stretch of standby days
+    assert (copies[:, -1] == values[:, -1]).mean() > 0.5  # ... and most come back
