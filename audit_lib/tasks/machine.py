@@ -164,6 +164,7 @@ def _refuse(task: Any, name: str, before: str) -> IllegalTransition:
     )
 
 
+@functools.cache
 def declared_actions(state: str) -> frozenset[str]:
     """Actions with a transition out of ``state``, guards not evaluated (cheap)."""
     found = TaskMachine.states_map.get(state)

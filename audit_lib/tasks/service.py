@@ -50,6 +50,23 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "data_error": ("数据错误", "data error"),
     "no_problem": ("无问题", "no problem"),
 }
+TASK_FIELDS_READ = (
+    "id",
+    "version",
+    "state",
+    "bureau",
+    "station_id",
+    "themes",
+    "state_entered_at",
+    "due_at",
+    "escalation_level",
+    "handled_by",
+    "rectified_by",
+    "rectification_round",
+    "appeal_used",
+    "appeal_from",
+    "appealed_by",
+)  # what the checks, the transition and the deadline of :func:`act` read (fewer columns)
 NEEDS_OUTCOME = frozenset({"submit_result"})
 NEEDS_RECORDED_OUTCOME = frozenset({"approve", "archive"})
 
@@ -146,7 +163,7 @@ def _load_statement(by_id: bool) -> Select[Any]:
     cols = [
         *(c.label(f"u_{c.name}") for c in u.c),
         t.c.id.label("t_present"),
-        *t.c,
+        *(t.c[name] for name in TASK_FIELDS_READ),
         o.c.id.label("o_id"),
         *(getattr(o.c, f).label(f"o_{f}") for f in ("kind", *AMOUNT_FIELDS)),
     ]
