@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numba
 import numpy as np
 from pyod.models.base import BaseDetector
 from pyod.models.copod import COPOD
@@ -23,6 +24,7 @@ from pyod.models.iforest import IForest
 from pyod.models.inne import INNE
 from pyod.models.knn import KNN
 from pyod.models.pca import PCA
+from sklearn.utils.extmath import row_norms
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from audit_lib.detect.base import InputKind, finalise_scores
@@ -90,6 +92,56 @@ class SampledKNN(KNN):
         return self
 
 
+class FastINNE(INNE):
+    """pyod INNE with the same scores, computed in row blocks against every hypersphere at once.
+
+    pyod scores each of the ``n_estimators`` sets of hyperspheres with its own pass over
+    ``X`` (distances, then NaN masks and an argmin over full-size temporaries): ~200 passes
+    over a 10⁶-row table. Here one matrix product per block of rows gives the squared
+    distances to all centres (the same expansion as scikit-learn's ``euclidean_distances``)
+    and a compiled kernel picks, per set, the smallest covering sphere.
+    """
+
+    BLOCK_ROWS = 1024
+
+    def _score_samples(self, X: np.ndarray) -> np.ndarray:
+        X = check_array(X, accept_sparse=False)
+        n_est, m, _ = self._centroids.shape
+        centres = self._centroids.reshape(n_est * m, -1)
+        cc = row_norms(centres, squared=True)
+        radius = np.ascontiguousarray(self._centroids_radius, dtype=np.float64)
+        ratio = np.ascontiguousarray(self._ratio, dtype=np.float64)
+        scores = np.empty(X.shape[0])
+        for lo in range(0, X.shape[0], self.BLOCK_ROWS):
+            xb = X[lo : lo + self.BLOCK_ROWS]
+            dist = -2.0 * (xb @ centres.T)
+            dist += row_norms(xb, squared=True)[:, None]
+            dist += cc[None, :]
+            np.maximum(dist, 0.0, out=dist)
+            scores[lo : lo + len(xb)] = _inne_scores(dist, radius, ratio)
+        return -scores
+
+
+@numba.njit(cache=True, nogil=True)
+def _inne_scores(dist: np.ndarray, radius: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Mean isolation score per row: per set, the ratio of the smallest sphere covering the
+    row (first on ties, as ``nanargmin``), 1 when no sphere covers it."""  # pragma: no cover
+    rows = dist.shape[0]
+    n_est, m = radius.shape
+    out = np.empty(rows)
+    for r in range(rows):
+        total = 0.0
+        for i in range(n_est):
+            best, score, found = 0.0, 1.0, False
+            for k in range(m):
+                rad = radius[i, k]
+                if dist[r, i * m + k] <= rad and (not found or rad < best):
+                    best, score, found = rad, ratio[i, k], True
+            total += score
+        out[r] = total / n_est
+    return out
+
+
 def make_member(name: str, *, random_state: int | None = 0, contamination: float = 0.1) -> Any:
     """Build one candidate member with pyod's default hyper-parameters.
 
@@ -108,7 +160,7 @@ def make_member(name: str, *, random_state: int | None = 0, contamination: float
         "HBOS": lambda: HBOS(contamination=contamination),
         "IForest": lambda: IForest(contamination=contamination, random_state=random_state),
         "KNN": lambda: SampledKNN(contamination=contamination, seed=random_state or 0),
-        "INNE": lambda: INNE(contamination=contamination, random_state=random_state),
+        "INNE": lambda: FastINNE(contamination=contamination, random_state=random_state),
         "PCA": lambda: PCA(contamination=contamination, random_state=random_state),
     }
     if name not in factories:
