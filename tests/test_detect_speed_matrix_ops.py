@@ -114,3 +114,32 @@ def test_row_corr_agrees() -> None:
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     ok = ~np.isnan(want)
     np.testing.assert_allclose(got[ok], want[ok], rtol=1e-6, atol=1e-9)
+
+
+def ref_best_window_drop(
+    shape: np.ndarray, recent: int, history: int, first_col: int
+) -> tuple[np.ndarray, ...]:
+    """The NumPy form used by the consumption-drop theme."""
+    after = ref_window_means(shape, recent)
+    before = ref_window_means(shape, history)
+    t = np.arange(first_col, shape.shape[1] - recent + 1)
+    a, b = after[:, t], before[:, t - history]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drop = 1.0 - a / b
+    drop = np.where(np.isfinite(drop), drop, -np.inf)
+    best = np.argmax(drop, axis=1)
+    idx = np.arange(shape.shape[0])
+    return drop[idx, best], t[best].astype(np.float64), b[idx, best]
+
+
+@pytest.mark.parametrize(("recent", "history", "first_col"), [(30, 90, 90), (7, 28, 100)])
+def test_best_window_drop_agrees(recent: int, history: int, first_col: int) -> None:
+    x = matrix(5)
+    x[8, 120:] = 0.0  # a drop to zero
+    x[9, :] = 0.0  # zero history: the drop is not finite
+    x[10, 95:140] = np.nan  # windows without enough days
+    got = matrix_ops.best_window_drop(x, recent, history, first_col)
+    want = ref_best_window_drop(x, recent, history, first_col)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+        np.testing.assert_allclose(g, w, rtol=1e-12)

@@ -199,3 +199,57 @@ def _row_corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
                 syy += dy * dy
         out[i] = sxy / np.sqrt(sxx * syy)
     return out
+
+
+def best_window_drop(
+    shape: np.ndarray, recent: int, history: int, first_col: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Largest drop of a ``recent``-day mean against the ``history`` days before it, per row.
+
+    For every start column ``t`` in ``first_col .. days − recent`` (``first_col`` ≥
+    ``history``): ``drop = 1 − mean[t, t + recent) / mean[t − history, t)``, the window means
+    as :func:`window_means` (NaN with fewer than half the days observed); non-finite drops
+    count as −∞ and the first largest wins. One pass per row, no (rows × days) temporaries.
+
+    Returns
+    -------
+    drop, at, before
+        The largest drop, its start column (float) and the mean of its history window; NaN
+        for every row when no start column fits.
+    """
+    return _best_window_drop(np.asarray(shape), recent, history, first_col)
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_window_drop(
+    shape: np.ndarray, recent: int, history: int, first_col: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    rows, days = shape.shape
+    drop = np.full(rows, np.nan)
+    at = np.full(rows, np.nan)
+    before = np.full(rows, np.nan)
+    if first_col > days - recent:
+        return drop, at, before
+    cs = np.zeros(days + 1)
+    cn = np.zeros(days + 1)
+    half_r, half_h = recent / 2, history / 2
+    for i in range(rows):
+        for j in range(days):
+            v = shape[i, j]
+            ok = not np.isnan(v)
+            cs[j + 1] = cs[j] + (v if ok else 0.0)
+            cn[j + 1] = cn[j] + (1.0 if ok else 0.0)
+        best_t = -1
+        best, best_b = -np.inf, np.nan
+        for t in range(first_col, days - recent + 1):
+            n_a = cn[t + recent] - cn[t]
+            n_b = cn[t] - cn[t - history]
+            a = (cs[t + recent] - cs[t]) / n_a if n_a >= half_r else np.nan
+            b = (cs[t] - cs[t - history]) / n_b if n_b >= half_h else np.nan
+            d = 1.0 - a / b if b != 0 else -np.inf  # numpy: ±inf or NaN, both −∞ here
+            if not np.isfinite(d):
+                d = -np.inf
+            if best_t < 0 or d > best:
+                best_t, best, best_b = t, d, b
+        drop[i], at[i], before[i] = best, best_t, best_b
+    return drop, at, before
