@@ -378,3 +378,15 @@ def test_features_agree_with_reference_given_profile_and_small_chunks(
     monkeypatch.setattr(features_module, "CHUNK_ROWS", 37)
     new = shape_features(values.copy(), groups, profile=profile)
     np.testing.assert_allclose(new.to_numpy(), ref.to_numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_weekly_means_agree_with_reference() -> None:
+    from audit_lib.detect.rowstats import weekly_means as fast_weekly_means
+
+    values, _ = messy_matrix(8, n=50, days=200)
+    for a in (values, values.astype(np.float64)[:, 3:]):
+        want = weekly_means(a)
+        got = fast_weekly_means(a)
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=1e-6)

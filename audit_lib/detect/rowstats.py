@@ -80,15 +80,7 @@ def split_scan(series: np.ndarray, min_seg: int = 14) -> tuple[np.ndarray, ...]:
 
 def weekly_means(a: np.ndarray) -> np.ndarray:
     """Means of consecutive 7-day blocks per row (NaN-aware; last block may be shorter)."""
-    n, days = a.shape
-    weeks = -(-days // 7)
-    padded = np.full((n, weeks * 7), np.nan, dtype=np.float32)
-    padded[:, :days] = a
-    blocks = padded.reshape(n, weeks, 7)
-    count = np.sum(~np.isnan(blocks), axis=2)
-    total = np.nansum(blocks, axis=2, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+    return _weekly_means_rows(np.asarray(a))
 
 
 def longest_run(flags: np.ndarray, breaks: np.ndarray | None = None) -> np.ndarray:
@@ -535,4 +527,14 @@ def column_nanmedians(values: np.ndarray, scale: np.ndarray, block: int = 64) ->
             n = count[j - lo]
             if n > 0:
                 out[j] = _median(buf[j - lo], n)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _weekly_means_rows(a: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`weekly_means` of every row (float64 sums, float32 means)."""
+    rows, days = a.shape
+    out = np.empty((rows, (days + 6) // 7), dtype=np.float32)
+    for i in range(rows):
+        _weekly_means(a[i], days, out[i])
     return out
