@@ -1,6 +1,6 @@
 """The theft-suspicion score (窃电嫌疑评分) from daily consumption alone.
 
-Two views of the same shape features (:mod:`audit_lib.detect.features`), rank-averaged:
+Three views of the same shape features (:mod:`audit_lib.detect.features`), rank-averaged:
 
 1. **unsupervised** — the default pyod ensemble (:class:`~audit_lib.detect.ensemble.
    DefaultEnsemble`) over the robustly standardised features;
@@ -9,7 +9,11 @@ Two views of the same shape features (:mod:`audit_lib.detect.features`), rank-av
    history; a gradient-boosting classifier learns to tell copies from originals and scores
    the originals. It is *cross-fitted*: customers are split into folds and a customer is
    scored only by the model trained on the other folds, so no model has seen the customer
-   (neither its original as a negative nor its copy as a positive) when scoring it.
+   (neither its original as a negative nor its copy as a positive) when scoring it;
+3. **the auditors' rule** — consumption of the last third against the first third of the
+   customer's own observed days, season-adjusted (``drop_thirds``), with a smaller weight.
+   On the SGSC development seeds (100–105) it lifted the blend from 0.842 to 0.866 ROC-AUC,
+   and it made no measurable difference on the demo development seeds (11, 12).
 
 :class:`TheftDetector` is the pyod-contract wrapper (``X`` = customers × days matrix);
 :func:`score_matrix` adds eligibility rules and reasons; :func:`score_readings` takes the
@@ -104,8 +108,11 @@ class TheftDetector(BaseDetector):
         Injected copies per training customer; ``None`` = enough for about 1,000 copies
         (between 2 and 20 per customer).
     weight_self
-        Weight of the self-supervised rank in the final rank average (the rest goes to the
-        unsupervised ensemble).
+        Share of the self-supervised rank in the learned part of the rank average (the
+        rest goes to the unsupervised ensemble).
+    weight_rule
+        Weight of the auditors' drop rule (``drop_thirds``) in the final rank average; the
+        learned part gets the rest.
     recent, history
         Window lengths (days) of the recent-drop feature.
     first_weekday
@@ -123,8 +130,8 @@ class TheftDetector(BaseDetector):
     ----------
     features_
         The shape features of the training customers (DataFrame).
-    self_scores_, unsup_scores_
-        The two component scores of the training customers (out-of-fold and ensemble).
+    self_scores_, unsup_scores_, rule_scores_
+        The component scores of the training customers (out-of-fold, ensemble, rule).
     decision_scores_, threshold_, labels_
         Final rank-averaged score (0..1, higher = more suspicious), threshold, 0/1 labels.
     """
@@ -136,6 +143,7 @@ class TheftDetector(BaseDetector):
         n_folds: int = 5,
         n_copies: int | None = None,
         weight_self: float = 0.5,
+        weight_rule: float = 0.25,
         recent: int = 30,
         history: int = 90,
         first_weekday: int = 0,
@@ -147,6 +155,7 @@ class TheftDetector(BaseDetector):
         self.n_folds = n_folds
         self.n_copies = n_copies
         self.weight_self = weight_self
+        self.weight_rule = weight_rule
         self.recent = recent
         self.history = history
         self.first_weekday = first_weekday
@@ -187,6 +196,7 @@ class TheftDetector(BaseDetector):
         )
         self.ensemble_.fit(orient_features(z, names))
         self.unsup_scores_ = np.asarray(self.ensemble_.decision_scores_)
+        self.rule_scores_ = self._rule(feats, names)
 
         # self-supervision trains on a sample of customers (bounded cost on a whole bureau)
         sample = np.sort(rng.choice(n, min(n, MAX_SELF_SAMPLE), replace=False))
@@ -222,12 +232,19 @@ class TheftDetector(BaseDetector):
             self.self_scores_[test] = model.predict_proba(feats[test])[:, 1]
             self.models_.append(model)
             self.fold_train_.append(sample[train])
-        finalise_scores(self, self._blend(self.self_scores_, self.unsup_scores_))
+        parts = (rank01(self.self_scores_), rank01(self.unsup_scores_), rank01(self.rule_scores_))
+        finalise_scores(self, self._blend(*parts))
         return self
 
-    def _blend(self, self_scores: np.ndarray, unsup_scores: np.ndarray) -> np.ndarray:
-        w = float(self.weight_self)
-        return w * rank01(self_scores) + (1.0 - w) * rank01(unsup_scores)
+    @staticmethod
+    def _rule(feats: np.ndarray, names: list[str]) -> np.ndarray:
+        """The drop rule's score: −drop_thirds, 0 (no change) where it cannot be computed."""
+        return np.asarray(-np.nan_to_num(feats[:, names.index("drop_thirds")], nan=0.0))
+
+    def _blend(self, self_rank: np.ndarray, unsup_rank: np.ndarray, rule_rank: np.ndarray
+               ) -> np.ndarray:  # fmt: skip
+        w, r = float(self.weight_self), float(self.weight_rule)
+        return (1.0 - r) * (w * self_rank + (1.0 - w) * unsup_rank) + r * rule_rank
 
     def decision_function(self, X: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
         """Score new customers with the fitted models (all folds averaged).
@@ -240,14 +257,18 @@ class TheftDetector(BaseDetector):
         z, _, _ = robust_standardise(feats, self.centre_, self.scale_)
         with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
             self_new = np.mean([m.predict_proba(feats)[:, 1] for m in self.models_], axis=0)
-        unsup_new = self.ensemble_.decision_function(
-            orient_features(z, [str(c) for c in self.features_.columns])
-        )
-        w = float(self.weight_self)
-        ecdf_self = np.searchsorted(np.sort(self.self_scores_), self_new, side="right")
-        ecdf_unsup = np.searchsorted(np.sort(self.unsup_scores_), unsup_new, side="right")
+        names = [str(c) for c in self.features_.columns]
+        unsup_new = self.ensemble_.decision_function(orient_features(z, names))
         n = len(self.self_scores_)
-        return np.asarray((w * ecdf_self + (1.0 - w) * ecdf_unsup) / n)
+
+        def ecdf(train: np.ndarray, new: np.ndarray) -> np.ndarray:
+            return np.asarray(np.searchsorted(np.sort(train), new, side="right") / n)
+
+        return self._blend(
+            ecdf(self.self_scores_, self_new),
+            ecdf(self.unsup_scores_, unsup_new),
+            ecdf(self.rule_scores_, self._rule(feats, names)),
+        )
 
 
 MIN_CUSTOMERS = 20
