@@ -70,3 +70,11 @@ def test_inject_absence_is_a_temporary_standby_stretch() -> None:
     runs = low.sum(axis=1)
     assert (runs >= 15).mean() > 0.9  # every copy has a stretch of standby days
     assert (copies[:, -1] == values[:, -1]).mean() > 0.5  # ... and most come back
+
+
+def test_mask_zero_runs_blanks_closed_days() -> None:
+    x = np.ones((2, 10), dtype=np.float32)
+    opened = np.ones((2, 10), dtype=bool)
+    opened[1, :4] = False  # moved in on day 4
+    out = corroborate.mask_zero_runs(x, 30, opened)
+    assert np.isnan(out[1, :4]).all() and (out[1, 4:] == 1).all() and (out[0] == 1).all()

@@ -17,6 +17,7 @@ Everything is vectorised over customers; the step day is found only for the cand
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -27,25 +28,42 @@ ALARM_WINDOW_DAYS = 14  # an alarm this close to the step counts as "at the drop
 ALARM_ODDS = 3.0  # odds factor of an alarm at the drop (no measurable effect on dev seeds)
 
 
-def mask_zero_runs(values: np.ndarray, min_days: int) -> np.ndarray:
-    """Copy of ``values`` with every run of ≥ ``min_days`` exact-zero days set to NaN.
+def mask_zero_runs(
+    values: np.ndarray, min_days: int, open_mask: np.ndarray | None = None
+) -> np.ndarray:
+    """Copy of ``values`` (float32) with every run of ≥ ``min_days`` exact-zero days set to
+    NaN, and the days outside ``open_mask`` (account not open) too.
 
-    Missing days (NaN) inside a run neither break nor lengthen it.
+    Missing days (NaN) inside a run neither break nor lengthen it. One compiled pass per row.
     """
-    x = np.asarray(values, dtype=np.float32)
-    zero = x == 0
-    brk = x > 0
-    fwd = _run_position(zero, brk)
-    bwd = _run_position(zero[:, ::-1], brk[:, ::-1])[:, ::-1]
-    in_long = zero & (fwd + bwd - 1 >= min_days)
-    return np.where(in_long, np.float32(np.nan), x)
+    x = np.ascontiguousarray(values, dtype=np.float32)
+    opened = np.ones((1, 1), dtype=np.bool_) if open_mask is None else open_mask
+    return _mask_zero_runs(x, np.ascontiguousarray(opened), open_mask is not None, min_days)
 
 
-def _run_position(flags: np.ndarray, breaks: np.ndarray) -> np.ndarray:
-    """1-based position of each flagged day within its run (0 on other days)."""
-    c = np.cumsum(flags, axis=1, dtype=np.int32)
-    reset = np.maximum.accumulate(np.where(breaks, c, 0), axis=1)
-    return np.where(flags, c - reset, 0)
+@numba.njit(cache=True, nogil=True)
+def _mask_zero_runs(
+    x: np.ndarray, opened: np.ndarray, use_open: bool, min_days: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    n, d = x.shape
+    out = np.empty_like(x)
+    for i in range(n):
+        run_start, run_len = -1, 0
+        for t in range(d + 1):
+            v = np.float32(np.nan)
+            if t < d:
+                v = x[i, t] if (not use_open or opened[i, t]) else np.float32(np.nan)
+                out[i, t] = v
+            if t < d and v == 0.0:
+                if run_len == 0:
+                    run_start = t
+                run_len += 1
+            elif t == d or v > 0.0:  # a positive day (or the end) closes the run
+                if run_len >= min_days:
+                    for u in range(run_start, t):
+                        out[i, u] = np.float32(np.nan)
+                run_len = 0
+    return out
 
 
 def step_columns(values: np.ndarray) -> np.ndarray:

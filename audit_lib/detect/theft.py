@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from audit_lib.detect.base import InputKind, finalise_scores
 from audit_lib.detect.ensemble import DefaultEnsemble
-from audit_lib.detect.features import check_matrix, population_profile, shape_features
+from audit_lib.detect.features import check_matrix, levelled_profile, shape_features
 from audit_lib.detect.inject import inject_absence, inject_theft
 
 # The unsupervised view runs on every customer of a bureau (up to ~10⁶ rows), so it uses
@@ -180,10 +180,7 @@ class TheftDetector(BaseDetector):
         values = check_matrix(X, name="X")
         n = values.shape[0]
         rng = np.random.default_rng(self.random_state)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            level = np.nanmean(values, axis=1) if values.size else np.zeros(0)
-        shapes = values / np.where(level > 0, level, np.nan)[:, None]
-        self.profile_ = population_profile(shapes)
+        self.profile_ = levelled_profile(values)
         self.features_ = shape_features(
             values, groups, recent=self.recent, history=self.history,
             first_weekday=self.first_weekday, profile=self.profile_,

@@ -12,6 +12,7 @@ import pandas as pd
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
 from audit_lib.detect.matrix_ops import (
+    best_window_drop,
     by_chunks,
     deseasonalise,
     nanmean_rows,
@@ -129,20 +130,8 @@ def detect_consumption_drop(ctx: DetectionContext, theme: Theme) -> pd.DataFrame
     def chunk(s: slice) -> tuple[np.ndarray, ...]:
         x = np.where(ctx.open_mask[s], values[s], np.nan)
         shape, level = deseasonalise(x, groups[s])
-        after = window_means(shape, recent)  # mean of [t, t + recent)
-        before = window_means(shape, history)  # mean of [t, t + history)
-        d = x.shape[1]
-        t = np.arange(first_col, d - recent + 1)
-        if not len(t):
-            nan = np.full(x.shape[0], np.nan)
-            return nan, nan, nan
-        a, b = after[:, t], before[:, t - history]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            drop = 1.0 - a / b
-        drop = np.where(np.isfinite(drop), drop, -np.inf)
-        best = np.argmax(drop, axis=1)
-        idx = np.arange(x.shape[0])
-        return drop[idx, best], t[best].astype(np.float64), b[idx, best] * level
+        drop, at, before = best_window_drop(shape, recent, history, first_col)
+        return drop, at, before * level
 
     drop, at, before_kwh = by_chunks(len(values), chunk)
     hit = _active(ctx) & (drop >= min_drop) & (before_kwh >= min_level)

@@ -29,8 +29,7 @@ def theft_scores(ctx: DetectionContext) -> pd.DataFrame:
         ``alarms_at_drop`` (codes, ``""`` if none); most suspicious first.
     """
     zero_days = int(get_theme("zero_consumption").param("min_zero_days"))
-    opened = np.where(ctx.open_mask, ctx.matrix.values, np.nan)
-    values = corroborate.mask_zero_runs(opened, zero_days)
+    values = corroborate.mask_zero_runs(ctx.matrix.values, zero_days, ctx.open_mask)
     scored = score_matrix(
         values,
         ctx.customers["cons_no"].to_numpy(),
@@ -39,9 +38,10 @@ def theft_scores(ctx: DetectionContext) -> pd.DataFrame:
         source=f"bureau {ctx.bureau}",
         dates=ctx.matrix.dates,
     )
-    active = set(ctx.customers.loc[ctx.customers["status"] == "active", "cons_no"])
-    scored = scored[(scored["status"] == "scored") & scored["cons_no"].isin(active)]
     rows = pd.Index(ctx.customers["cons_no"]).get_indexer(scored["cons_no"])
+    active = (ctx.customers["status"] == "active").to_numpy()[rows]
+    keep = (scored["status"] == "scored").to_numpy() & active
+    scored, rows = scored[keep], rows[keep]
     step = corroborate.step_columns(values[rows])
     events = ctx.mart.meter_events(ctx.bureau, ctx.months)
     at_drop, codes = corroborate.alarms_at_drop(
