@@ -12,7 +12,7 @@ Three views of the same shape features (:mod:`audit_lib.detect.features`), rank-
    (neither its original as a negative nor its copy as a positive) when scoring it;
 3. **the auditors' rule** — consumption of the last third against the first third of the
    customer's own observed days, season-adjusted (``drop_thirds``), with a smaller weight.
-   On the SGSC development seeds (100–105) it lifted the blend from 0.842 to 0.866 ROC-AUC,
+   On the SGSC development seeds (100–105) it lifted the blend from 0.842 to 0.865 ROC-AUC,
    and it made no measurable difference on the demo development seeds (11, 12).
 
 :class:`TheftDetector` is the pyod-contract wrapper (``X`` = customers × days matrix);
