@@ -26,7 +26,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from ui_fixtures import build_database, build_mart, submitted_ids
+from ui_fixtures import build_database, build_mart, stop_process, submitted_ids
 
 from audit_lib.tasks.models import AuditEvent, Task
 from audit_lib.ui.serve import HEADLESS_CHROMIUM_ARGS, issue_tokens
@@ -100,12 +100,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         _wait_ready(url, proc, log, timeout=180)
         yield Server(url, tokens, factory, log, root / "tokens.json")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def _sign_in(browser: Browser, server: Server, user: str) -> tuple[BrowserContext, Page]:

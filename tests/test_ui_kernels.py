@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
-from ui_fixtures import build_database
+from ui_fixtures import build_database, stop_process
 
 from audit_lib.ui.serve import issue_tokens
 
@@ -90,12 +90,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             pytest.fail(f"audit serve exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
         yield Server(url, tokens, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def _request(

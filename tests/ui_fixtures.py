@@ -7,6 +7,7 @@ the task service, so a reviewer has work to do.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,13 @@ def build_mart(root: Path) -> Path:
     """The tiny two-bureau mart (12 customers each, Jan–Feb 2025)."""
     write_tiny_mart(root)
     return root
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server the test started; kill it if it does not stop in 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -91,6 +91,11 @@ class DetectionContext:
         return cust.drop_duplicates("cons_no").reset_index(drop=True)
 
     @cached_property
+    def meter_events(self) -> pd.DataFrame:
+        """The bureau's meter alarms (采集终端告警) in the months of the period, read once."""
+        return self.mart.meter_events(self.bureau, self.months)
+
+    @cached_property
     def class_codes(self) -> np.ndarray:
         """Position of each customer's class in ``CUSTOMER_CLASSES`` (−1 = outside the list)."""
         codes = pd.Index(list(CUSTOMER_CLASSES)).get_indexer(pd.Index(self.customers["cust_class"]))

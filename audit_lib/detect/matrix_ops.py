@@ -16,6 +16,7 @@ import numba
 import numpy as np
 
 from audit_lib.detect.features import population_profile
+from audit_lib.detect.rowstats import row_levels
 
 CHUNK_ROWS = 100_000
 
@@ -149,23 +150,7 @@ def _window_means(values: np.ndarray, width: int) -> np.ndarray:
 
 def nanmean_rows(values: np.ndarray) -> np.ndarray:
     """Mean of the observed values of each row (NaN for a row with none), without warnings."""
-    return _nanmean_rows(np.asarray(values))
-
-
-@numba.njit(cache=True, nogil=True)
-def _nanmean_rows(values: np.ndarray) -> np.ndarray:
-    rows, days = values.shape
-    out = np.full(rows, np.nan)
-    for i in range(rows):
-        s, n = 0.0, 0
-        for j in range(days):
-            v = values[i, j]
-            if not np.isnan(v):
-                s += v
-                n += 1
-        if n > 0:
-            out[i] = s / n
-    return out
+    return np.asarray(row_levels(np.asarray(values))[1])
 
 
 def row_corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -214,7 +214,7 @@ def detect_meter_events(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     customer's seasonally adjusted consumption (after vs before, ``window_days`` each)."""
     codes = str(theme.params["codes"]).split(",")
     window = int(theme.param("window_days"))
-    events = ctx.mart.meter_events(ctx.bureau, ctx.months)
+    events = ctx.meter_events
     events = events[events["code"].isin(codes)]
     row_of = pd.Index(ctx.customers["cons_no"])
     rows = row_of.get_indexer(events["cons_no"])

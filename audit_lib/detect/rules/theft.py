@@ -43,7 +43,7 @@ def theft_scores(ctx: DetectionContext) -> pd.DataFrame:
     keep = (scored["status"] == "scored").to_numpy() & active
     scored, rows = scored[keep], rows[keep]
     step = corroborate.step_columns(values[rows])
-    events = ctx.mart.meter_events(ctx.bureau, ctx.months)
+    events = ctx.meter_events
     at_drop, codes = corroborate.alarms_at_drop(
         events, scored["cons_no"].to_numpy(), ctx.matrix.dates, step
     )
@@ -71,7 +71,7 @@ def detect_theft_suspicion(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     if top.empty:
         return pd.DataFrame()
     cust = ctx.customers.set_index("cons_no").loc[top["cons_no"]]
-    events = ctx.mart.meter_events(ctx.bureau, ctx.months)
+    events = ctx.meter_events
     events = events[
         events["code"].isin(OTHER_ALARMS + corroborate.TAMPER_CODES)
         & events["cons_no"].isin(top["cons_no"])
