@@ -10,18 +10,21 @@ window of the state's length before the next escalation.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from audit_lib.errors import PermissionDenied
 from audit_lib.tasks.auditlog import EventIn, append_events
+from audit_lib.tasks.bulk import table_of
 from audit_lib.tasks.deadlines import ESCALATION_LEVELS, DeadlinePolicy, split_themes
 from audit_lib.tasks.machine import OPEN_STATES
 from audit_lib.tasks.models import Task, User, utcnow
-from audit_lib.tasks.notify import enqueue
+from audit_lib.tasks.notify import NoticeTask, Recipient, enqueue
 from audit_lib.tasks.policy import scope_filter
 
 STATE_OWNERS: dict[str, frozenset[str]] = {
@@ -58,18 +61,23 @@ def state_owner_roles(state: str) -> frozenset[str]:
     return STATE_OWNERS.get(state, frozenset())
 
 
-def owners(session: Session, task: Task, roles: frozenset[str]) -> list[User]:
-    """Active users of ``roles`` whose scope covers ``task``."""
+@functools.cache
+def _owners_statement() -> Select[Any]:
+    users = table_of(User)
+    return select(users.c.name, users.c.email).where(
+        users.c.active.is_(True),
+        users.c.role.in_(bindparam("roles", expanding=True)),
+        or_(users.c.bureau.is_(None), users.c.bureau == bindparam("bureau")),
+        or_(users.c.station_id.is_(None), users.c.station_id == bindparam("station")),
+    )
+
+
+def owners(session: Session, task: NoticeTask, roles: frozenset[str]) -> Sequence[Recipient]:
+    """Active users of ``roles`` whose scope covers ``task`` (their name and e-mail)."""
     if not roles:
         return []
-    stmt = select(User).where(User.active.is_(True), User.role.in_(sorted(roles)))
-    users = session.execute(stmt).scalars().all()
-    return [
-        u
-        for u in users
-        if (u.bureau is None or u.bureau == task.bureau)
-        and (u.station_id is None or u.station_id == task.station_id)
-    ]
+    params = {"roles": sorted(roles), "bureau": task.bureau, "station": task.station_id}
+    return session.connection().execute(_owners_statement(), params).all()
 
 
 def _level_owners(users: Sequence[User], task: Task, level: int) -> list[User]:

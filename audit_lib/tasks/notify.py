@@ -9,6 +9,7 @@ channel. The SMTP channel is configured by ``AUDIT_SMTP_HOST`` / ``AUDIT_SMTP_PO
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 import smtplib
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from audit_lib.errors import ConfigError
 from audit_lib.tasks.bulk import table_of
-from audit_lib.tasks.models import Notification, Task, User, utcnow
+from audit_lib.tasks.models import Notification, utcnow
 
 KIND_LABELS: dict[str, tuple[str, str]] = {
     "dispatch": ("新派工任务", "task dispatched to you"),
@@ -31,6 +32,36 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "overdue": ("任务已超期", "task overdue"),
     "escalated": ("超期任务升级", "overdue task escalated to you"),
 }
+
+
+class NoticeTask(Protocol):
+    """What a notice tells about its task (a :class:`Task` or an action's result)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title_zh(self) -> str: ...
+    @property
+    def title_en(self) -> str: ...
+    @property
+    def bureau(self) -> str: ...
+    @property
+    def station_id(self) -> str | None: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def due_at(self) -> dt.datetime | None: ...
+    @property
+    def priority(self) -> float: ...
+
+
+class Recipient(Protocol):
+    """Whom a notice goes to (a :class:`User` or a row of its name and e-mail)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
 
 
 class Channel(Protocol):
@@ -95,7 +126,11 @@ def _insert_ignore(session: Session, rows: list[dict[str, object]]) -> None:
 
 
 def enqueue(
-    session: Session, task: Task, kind: str, recipients: Sequence[User], key_suffix: str = ""
+    session: Session,
+    task: NoticeTask,
+    kind: str,
+    recipients: Sequence[Recipient],
+    key_suffix: str = "",
 ) -> int:
     """Queue one notification of ``kind`` about ``task`` per recipient (deduplicated).
 

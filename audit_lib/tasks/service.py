@@ -29,7 +29,7 @@ from audit_lib.tasks.machine import check_transition, normalise_action, resolve_
 from audit_lib.tasks.models import Attachment, Outcome, Task, User, utcnow
 from audit_lib.tasks.notify import enqueue
 from audit_lib.tasks.policy import check_action, check_role, check_visible
-from audit_lib.tasks.writes import AMOUNT_FIELDS, write_action
+from audit_lib.tasks.writes import AMOUNT_FIELDS, ActedTask, write_action
 
 __all__ = [
     "OUTCOME_LABELS",
@@ -67,6 +67,7 @@ TASK_FIELDS_READ = (
     "appeal_from",
     "appealed_by",
 )  # what the checks, the transition and the deadline of :func:`act` read (fewer columns)
+USER_FIELDS_READ = ("id", "name", "role", "bureau", "station_id", "active")  # Actor + active
 NEEDS_OUTCOME = frozenset({"submit_result"})
 NEEDS_RECORDED_OUTCOME = frozenset({"approve", "archive"})
 
@@ -161,7 +162,7 @@ def _load_statement(by_id: bool) -> Select[Any]:
     """The read of :func:`_load` (built once: building statements costs more than running)."""
     u, t, o = table_of(User), table_of(Task), table_of(Outcome)
     cols = [
-        *(c.label(f"u_{c.name}") for c in u.c),
+        *(u.c[name].label(f"u_{name}") for name in USER_FIELDS_READ),
         t.c.id.label("t_present"),
         *(t.c[name] for name in TASK_FIELDS_READ),
         o.c.id.label("o_id"),
@@ -180,13 +181,13 @@ def _load(session: Session, task_id: int, actor: User | str) -> tuple[Any, Any, 
     """
     by_id = isinstance(actor, User)
     params = {"task_id": task_id, "who": actor.id if isinstance(actor, User) else actor}
-    row = session.execute(_load_statement(by_id), params).first()
+    row = session.connection().execute(_load_statement(by_id), params).first()
     if isinstance(actor, User):
         user: Any = actor
     elif row is None or not row.u_active:
         raise NotFound(f"未知用户 unknown user {actor!r} (add it: audit users add)")
     else:
-        user = SimpleNamespace(**{c.name: getattr(row, f"u_{c.name}") for c in table_of(User).c})
+        user = SimpleNamespace(**{name: getattr(row, f"u_{name}") for name in USER_FIELDS_READ})
     if row is None or row.t_present is None:
         raise NotFound(f"任务不存在 task {task_id} not found")
     return user, row, row if row.o_id is not None else None
@@ -228,8 +229,8 @@ def act(
     expected_version: int | None = None,
     deadlines: DeadlinePolicy | None = None,
     now: dt.datetime | None = None,
-) -> Task:
-    """Perform ``action`` on task ``task_id`` as ``actor`` and log it.
+) -> ActedTask:
+    """Perform ``action`` on task ``task_id`` as ``actor`` and log it; the task as stored after.
 
     Checks role, scope, four-eyes and comment rules (:mod:`audit_lib.tasks.policy`), fires the
     transition (:mod:`audit_lib.tasks.machine`), records outcome and amounts, moves the

@@ -5,15 +5,19 @@ optimistic-lock ``UPDATE tasks … WHERE id = :id AND version = :v RETURNING``, 
 deadline-history row, the outcome upsert (if any) and the audit event. On PostgreSQL all of
 it is one statement (data-modifying CTEs, the event through the ``audit_append`` function of
 migration 0003, called only if the update matched); elsewhere (SQLite, in-process) they are
-separate statements in the same transaction. Statements are built once and cached.
+separate statements in the same transaction. Statements are built once, cached, and run
+on the session's connection as Core statements (no ORM instance is built: that cost more
+client CPU than the database spent on the whole action); the caller gets an
+:class:`ActedTask`, the few columns a confirmation or a notification needs.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,6 +28,23 @@ from audit_lib.tasks.models import Outcome, Task, TaskDeadline
 AMOUNT_FIELDS = ("backbilled_kwh", "backbilled_money", "penalty")
 
 
+class ActedTask(NamedTuple):
+    """A task as stored right after an action: what a confirmation or a notice shows."""
+
+    id: int
+    version: int
+    state: str
+    bureau: str
+    station_id: str | None
+    title_zh: str
+    title_en: str
+    due_at: dt.datetime | None
+    priority: float
+
+
+ACTED_COLUMNS = ActedTask._fields
+
+
 @functools.cache
 def _deadline_insert() -> Any:
     return insert(table_of(TaskDeadline))
@@ -31,12 +52,12 @@ def _deadline_insert() -> Any:
 
 @functools.cache
 def _update_statement(keys: frozenset[str]) -> Any:
+    tasks = table_of(Task)
     return (
-        update(Task)
-        .where(Task.id == bindparam("_id"), Task.version == bindparam("_version"))
+        update(tasks)
+        .where(tasks.c.id == bindparam("_id"), tasks.c.version == bindparam("_version"))
         .values({k: bindparam(k) for k in sorted(keys)})
-        .returning(Task)
-        .execution_options(synchronize_session=False, populate_existing=True)
+        .returning(*(tasks.c[name] for name in ACTED_COLUMNS))
     )
 
 
@@ -54,13 +75,13 @@ def _pg_type(table: Table, name: str) -> str:
 @functools.cache
 def _pg_statement(keys: frozenset[str], amounts: frozenset[str] | None) -> Any:
     """One PostgreSQL statement: update, deadline history, outcome upsert, audit event."""
-    tasks, hist, outc = table_of(Task), table_of(TaskDeadline), table_of(Outcome)
+    hist, outc = table_of(TaskDeadline), table_of(Outcome)
     sets = ", ".join(f"{k} = :{k}" for k in sorted(keys))
     h_cols = [c.name for c in hist.c if c.name != "id"]
     h_vals = ", ".join(f"CAST(:h_{c} AS {_pg_type(hist, c)})" for c in h_cols)
     parts = [
         f"upd AS (UPDATE tasks SET {sets} WHERE id = :_id AND version = :_version "
-        "RETURNING tasks.*)",
+        f"RETURNING {', '.join(ACTED_COLUMNS)})",
         f"hist AS (INSERT INTO task_deadlines ({', '.join(h_cols)}) SELECT {h_vals} FROM upd)",
     ]
     if amounts is not None:
@@ -77,8 +98,8 @@ def _pg_statement(keys: frozenset[str], amounts: frozenset[str] | None) -> Any:
         "audit_append(CAST(:e_task_id AS integer), :e_actor, :e_at, :e_action, "
         "CAST(:e_before AS text), CAST(:e_after AS text), :e_detail)"
     )
-    sql = f"WITH {', '.join(parts)} SELECT upd.*, {event} AS _sealed FROM upd"
-    return text(sql).columns(*tasks.c)
+    returned = ", ".join(f"upd.{name}" for name in ACTED_COLUMNS)
+    return text(f"WITH {', '.join(parts)} SELECT {returned}, {event} AS _sealed FROM upd")
 
 
 def write_action(
@@ -90,31 +111,28 @@ def write_action(
     outcome: dict[str, Any] | None,
     amounts: frozenset[str],
     event: EventIn,
-) -> Task | None:
+) -> ActedTask | None:
     """Apply an action's writes; the task as stored after them, or None if ``version`` moved.
 
     ``outcome`` is the full outcome row to insert (None: no outcome change); on conflict only
     its kind, recorder, time and the ``amounts`` given are updated. Nothing is written (no
     history, outcome or event) when the version does not match.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    conn = session.connection()
+    params = changes | {"_id": task_id, "_version": version}
+    if conn.dialect.name == "postgresql":
         stmt = _pg_statement(frozenset(changes), None if outcome is None else amounts)
-        params = changes | {"_id": task_id, "_version": version}
         params |= {f"h_{k}": v for k, v in history.items()}
         params |= {f"e_{k}": v for k, v in event_row(event).items()}
         if outcome is not None:
             params |= {f"o_{k}": v for k, v in outcome.items()}
-        orm = select(Task).from_statement(stmt).execution_options(populate_existing=True)
-        found: Task | None = session.execute(orm, params).scalar_one_or_none()
-        return found
-    params = changes | {"_id": task_id, "_version": version}
-    updated: Task | None = session.execute(
-        _update_statement(frozenset(changes)), params
-    ).scalar_one_or_none()
+        found = conn.execute(stmt, params).first()
+        return None if found is None else ActedTask(*found[: len(ACTED_COLUMNS)])
+    updated = conn.execute(_update_statement(frozenset(changes)), params).first()
     if updated is None:
         return None
-    session.execute(_deadline_insert(), history)
+    conn.execute(_deadline_insert(), history)
     if outcome is not None:
-        session.execute(_upsert_statement(session.get_bind().dialect.name, amounts), outcome)
+        conn.execute(_upsert_statement(conn.dialect.name, amounts), outcome)
     append_events(session, [event])
-    return updated
+    return ActedTask(*updated)
