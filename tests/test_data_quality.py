@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ from mart_fixture import tiny_dataset
 from audit_lib.cli import main
 from audit_lib.data.access import Mart
 from audit_lib.data.mart import write_table
-from audit_lib.data.quality import CHECKS, run_check, run_checks, summarize
+from audit_lib.data.quality import CHECKS, hits_in_period, run_check, run_checks, summarize
 from audit_lib.errors import ConfigError
 
 
@@ -188,3 +189,75 @@ def test_missing_runs_respects_open_and_close_days() -> None:
         (1, 2, 2),
         (1, 7, 2),
     ]
+
+
+def test_hits_carry_the_days_they_concern(clean: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    r = clean["readings"]
+    c_neg, c_gap = r.loc[r.bureau == "YZ", "cons_no"].unique()[[0, 1]]
+    r.loc[(r.cons_no == c_neg) & (r.date == "2025-01-10"), "kwh"] = -4.0
+    orphan = r[(r.cons_no == c_neg) & r.date.between("2025-01-05", "2025-01-08")]
+    gap = (r.cons_no == c_gap) & r.date.between("2025-01-20", "2025-01-24")
+    clean["readings"] = pd.concat([r[~gap], orphan.assign(cons_no="1999999999")])
+    a = clean["area_supply"]  # one day without the area's supply
+    clean["area_supply"] = a[~((a.area_id == "YZ-A2") & (a.date == "2025-02-10"))]
+    c = clean["customers"]
+    c.loc[c.index[c.bureau == "YZ"][7], "cust_class"] = "martian"
+    with write_mart(tmp_path / "mart", clean) as m:
+        hits = run_checks(m, "YZ").set_index("entity")
+        assert len(run_check(m, "missing_supply", "YZ", min_missing_supply_days=2)) == 0
+    days = hits[["date", "end"]].astype("datetime64[ns]")
+    assert tuple(days.loc[c_neg]) == (pd.Timestamp("2025-01-10"),) * 2
+    assert tuple(days.loc["1999999999"]) == (pd.Timestamp("2025-01-05"), pd.Timestamp("2025-01-08"))
+    assert tuple(days.loc[c_gap]) == (pd.Timestamp("2025-01-20"), pd.Timestamp("2025-01-24"))
+    assert tuple(days.loc["YZ-A2"]) == (pd.Timestamp("2025-02-10"),) * 2  # a single day counts
+    assert hits.loc["1999999999", "month"] == "2025-01"
+    bad = hits[hits.check == "bad_codes"]
+    assert bad["date"].isna().all() and bad["month"].isna().all()  # master data: no period
+
+
+def test_hits_in_period_keeps_what_touches_the_period() -> None:
+    day = pd.Timestamp
+    hits = pd.DataFrame(
+        {
+            "entity": ["before", "straddles", "inside", "after", "bill_in", "bill_out", "code"],
+            "date": [day("2025-01-02"), day("2025-01-30"), day("2025-02-10"), day("2025-03-01"),
+                     None, None, None],
+            "end": [day("2025-01-31"), day("2025-02-02"), None, day("2025-03-02"),
+                    None, None, None],
+            "month": ["2025-01", "2025-01", "2025-02", "2025-03", "2025-02", "2025-01", None],
+        }
+    )  # fmt: skip
+    kept = hits_in_period(hits, dt.date(2025, 2, 1), dt.date(2025, 2, 28))
+    assert list(kept.entity) == ["straddles", "inside", "bill_in", "code"]
+    assert list(hits_in_period(hits, dt.date(2025, 3, 2), dt.date(2025, 3, 9)).entity) == [
+        "after",  # its last day is the period's first
+        "code",
+    ]
+    assert len(hits_in_period(hits, dt.date(2025, 1, 1), dt.date(2025, 3, 31))) == len(hits)
+
+
+def test_data_quality_theme_reports_the_period_only(
+    clean: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Faults wholly before the period belong to an earlier run; one crossing its start and
+    timeless master-data faults are reported."""
+    from audit_lib.detect.run import detect
+
+    r = clean["readings"]
+    c_jan, c_cross = r.loc[r.bureau == "YZ", "cons_no"].unique()[[0, 1]]
+    r.loc[(r.cons_no == c_jan) & (r.date == "2025-01-10"), "kwh"] = -4.0
+    orphan = r[(r.cons_no == c_jan) & r.date.between("2025-01-05", "2025-01-08")]
+    gap = (r.cons_no == c_cross) & r.date.between("2025-01-29", "2025-02-03")
+    clean["readings"] = pd.concat([r[~gap], orphan.assign(cons_no="1999999999")])
+    b = clean["bills"]
+    i_back = b.index[(b.bureau == "YZ") & (b.month == "2025-01")][3]
+    b.loc[i_back, ["start_reg", "end_reg", "kwh"]] = [500.0, 400.0, 0.0]
+    c = clean["customers"]
+    c_code = c.loc[c.index[c.bureau == "YZ"][7], "cons_no"]
+    c.loc[c.index[c.bureau == "YZ"][7], "cust_class"] = "martian"
+    with write_mart(tmp_path / "mart", clean) as m:
+        feb = detect(m, "YZ", dt.date(2025, 2, 1), dt.date(2025, 2, 28), ["data_quality"])
+        jan = detect(m, "YZ", dt.date(2025, 1, 1), dt.date(2025, 1, 31), ["data_quality"])
+    assert set(feb.findings.entity) == {c_cross, c_code}
+    assert set(jan.findings.entity) == {c_jan, c_cross, c_code, "1999999999", b.cons_no[i_back]}
+    assert feb.findings.reason_zh.str.contains("数据质量").all()

@@ -1,13 +1,15 @@
 """Data-quality checks over the mart (数据质量核查), each one DuckDB query.
 
 Every check returns a frame of hits with the columns of :data:`HIT_COLUMNS` — the entity
-(a customer, area or bill), the check, the day or month concerned and a detail line — and
-they feed the data-quality themes. :data:`CHECKS` lists them with their Chinese and English
+(a customer, area or bill), the check, the days (``date`` to ``end``) or month concerned and
+a detail line — and they feed the data-quality themes; :func:`hits_in_period` keeps the hits
+that touch a period. :data:`CHECKS` lists them with their Chinese and English
 names; :func:`run_checks` runs all (or some) for one bureau and :func:`summarize` counts hits.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -28,7 +30,7 @@ from audit_lib.data.schema import (
 )
 from audit_lib.errors import ConfigError
 
-HIT_COLUMNS = ["entity", "entity_kind", "check", "date", "month", "detail", "bureau"]
+HIT_COLUMNS = ["entity", "entity_kind", "check", "date", "end", "month", "detail", "bureau"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,8 @@ def _bureau(alias: str = "") -> str:
     return f"($bureau IS NULL OR {col} = $bureau)"
 
 
-def _gaps(check: str, p: dict[str, float], kind: str) -> str:
-    """Runs of at least ``min_missing_days`` days without a non-null value (gaps and islands).
+def _gaps(check: str, min_days: int, kind: str) -> str:
+    """Runs of at least ``min_days`` days without a non-null value (gaps and islands).
 
     Customers are expected from their open date to the day before their close date, areas
     every day; both within the span of days the table holds for the bureau. (Customers use
@@ -77,11 +79,11 @@ def _gaps(check: str, p: dict[str, float], kind: str) -> str:
     runs AS (SELECT key, lag(date) OVER (PARTITION BY key ORDER BY date) + 1 AS first, date - 1 AS last
              FROM pts)
     SELECT runs.key AS entity, '{kind}' AS entity_kind, '{check}' AS "check", first AS date,
-           strftime(first, '%Y-%m') AS month,
+           last AS "end", strftime(first, '%Y-%m') AS month,
            printf('连续 %d 天无数据 (%s 至 %s) / %d days missing', date_diff('day', first, last) + 1,
                   first, last, date_diff('day', first, last) + 1) AS detail, ent.bureau
     FROM runs JOIN ent USING (key)
-    WHERE date_diff('day', first, last) + 1 >= {int(p["min_missing_days"])}"""
+    WHERE date_diff('day', first, last) + 1 >= {int(min_days)}"""
 
 
 def _missing(mart: Mart, check: str, bureau: str | None, p: dict[str, float]) -> pd.DataFrame:
@@ -103,6 +105,7 @@ def _missing(mart: Mart, check: str, bureau: str | None, p: dict[str, float]) ->
             "entity_kind": "customer",
             "check": check,
             "date": runs.start,
+            "end": runs.end,
             "month": runs.start.dt.strftime("%Y-%m"),
             "detail": "连续 "
             + n
@@ -119,13 +122,19 @@ def _missing(mart: Mart, check: str, bureau: str | None, p: dict[str, float]) ->
 
 
 def _missing_supply(check: str, p: dict[str, float]) -> str:
-    return _gaps(check, p, "area")
+    """Days without the station area's supply, from one day on (``min_missing_supply_days``).
+
+    Unlike a customer's meter, whose isolated missed days are routine collection failures
+    filled by the next read, a day without the transformer meter's supply leaves that day's
+    station-area line loss not computable, so a single day is already a fault.
+    """
+    return _gaps(check, int(p["min_missing_supply_days"]), "area")
 
 
 def _negative(check: str, p: dict[str, float]) -> str:
     return f"""
-    SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check", date, month,
-           printf('日电量为负 %.2f kWh / negative daily kWh', kwh) AS detail, bureau
+    SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check", date,
+           date AS "end", month, printf('日电量为负 %.2f kWh / negative daily kWh', kwh) AS detail, bureau
     FROM readings WHERE {_bureau()} AND kwh < 0"""
 
 
@@ -151,7 +160,7 @@ def _duplicate(mart: Mart, check: str, bureau: str | None, p: dict[str, float]) 
         frames.append(
             mart.sql(f"""
             SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check", date,
-                   any_value(month) AS month,
+                   date AS "end", any_value(month) AS month,
                    printf('同日 %d 条读数 / %d readings on one day', count(*), count(*)) AS detail,
                    any_value(bureau) AS bureau
             FROM ({mart.scan_sql(READINGS, files)}) GROUP BY cons_no, date HAVING count(*) > 1""")
@@ -184,7 +193,7 @@ _NO_METER_CHANGE = """NOT EXISTS (
 def _backwards(check: str, p: dict[str, float]) -> str:
     return f"""
     SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check",
-           NULL::DATE AS date, month,
+           NULL::DATE AS date, NULL::DATE AS "end", month,
            printf('止度 %.2f 小于起度 %.2f / end register below start', end_reg, start_reg)
              AS detail, bureau
     FROM bills b WHERE {_bureau("b")} AND end_reg < start_reg AND {_NO_METER_CHANGE}"""
@@ -193,13 +202,23 @@ def _backwards(check: str, p: dict[str, float]) -> str:
 def _bill_kwh(check: str, p: dict[str, float]) -> str:
     return f"""
     SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check",
-           NULL::DATE AS date, month,
+           NULL::DATE AS date, NULL::DATE AS "end", month,
            printf('计费电量 %.1f ≠ (止度−起度)×倍率 %.1f / billed kWh ≠ register × multiplier',
                   kwh, (end_reg - start_reg) * multiplier) AS detail, bureau
     FROM bills b
     WHERE {_bureau("b")} AND end_reg IS NOT NULL AND start_reg IS NOT NULL AND {_NO_METER_CHANGE}
       AND abs(kwh - (end_reg - start_reg) * multiplier)
           > greatest({p["kwh_abs_tol"]}, {p["kwh_rel_tol"]} * abs(kwh))"""
+
+
+_MONTH_DAY = "strptime(t.month || '-01', '%Y-%m-%d')::DATE"
+# the days an entity's orphan rows cover: readings and supply by day, bills by month, the
+# master tables (meters, customers) have none
+_ORPHAN_DAYS = {
+    "readings": ("min(t.date)", "max(t.date)"),
+    "area_supply": ("min(t.date)", "max(t.date)"),
+    "bills": (f"min({_MONTH_DAY})", f"last_day(max({_MONTH_DAY}))"),
+}
 
 
 def _orphans(check: str, p: dict[str, float]) -> str:
@@ -211,9 +230,10 @@ def _orphans(check: str, p: dict[str, float]) -> str:
         ("customers", "area_id", "areas", "area_id", "area"),
         ("area_supply", "area_id", "areas", "area_id", "area"),
     ):
+        first, last = _ORPHAN_DAYS.get(table, ("NULL::DATE", "NULL::DATE"))
         parts.append(f"""
         SELECT t.{col} AS entity, '{kind}' AS entity_kind, '{check}' AS "check",
-               NULL::DATE AS date, NULL::VARCHAR AS month,
+               {first} AS date, {last} AS "end", strftime({first}, '%Y-%m') AS month,
                printf('%s 中 %d 行的 {col} 不在 {ref} 中 / %d {table} rows not in {ref}',
                       '{table}', count(*), count(*)) AS detail,
                any_value(t.bureau) AS bureau
@@ -235,7 +255,8 @@ def _codes(check: str, p: dict[str, float]) -> str:
         month = "month" if table in ("bills", "meter_events", "tickets") else "NULL::VARCHAR"
         parts.append(f"""
         SELECT {entity} AS entity, '{"ticket" if entity == "ticket_id" else "customer"}'
-               AS entity_kind, '{check}' AS "check", NULL::DATE AS date, {month} AS month,
+               AS entity_kind, '{check}' AS "check", NULL::DATE AS date, NULL::DATE AS "end",
+               {month} AS month,
                printf('{table}.{col} = %s 不在代码表中 / not in its code list',
                       coalesce({col}, 'NULL')) AS detail, bureau
         FROM {table} WHERE {_bureau()} AND ({col} IS NULL OR {col} NOT IN {allowed})""")
@@ -263,7 +284,12 @@ CHECKS: dict[str, Check] = {
     )
 }  # fmt: skip
 
-DEFAULTS: dict[str, float] = {"min_missing_days": 3, "kwh_abs_tol": 1.0, "kwh_rel_tol": 0.001}
+DEFAULTS: dict[str, float] = {
+    "min_missing_days": 3,  # a customer's run of missed days; 1–2 are routine collection misses
+    "min_missing_supply_days": 1,  # a station area's supply: any missed day
+    "kwh_abs_tol": 1.0,
+    "kwh_rel_tol": 0.001,
+}
 
 
 def run_check(mart: Mart, name: str, bureau: str | None = None, **params: float) -> pd.DataFrame:
@@ -301,6 +327,25 @@ def run_checks(
     if not frames:
         return pd.DataFrame(columns=HIT_COLUMNS)
     return pd.concat(frames, ignore_index=True)
+
+
+def hits_in_period(hits: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The hits that concern ``start``..``end`` (inclusive).
+
+    A hit with days is kept when its days (``date`` to ``end``, or the one ``date``) overlap
+    the period, a hit with only a month when that month is one of the period's, and a hit
+    with neither (a master-data fault such as a customer's bad code) always: it holds
+    whatever the period.
+    """
+    first = pd.to_datetime(hits["date"])
+    last = pd.to_datetime(hits["end"]).fillna(first)
+    month = hits["month"].astype("string")
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    by_days = first.notna() & (first <= hi) & (last >= lo)
+    by_month = first.isna() & month.between(lo.strftime("%Y-%m"), hi.strftime("%Y-%m"))
+    timeless = first.isna() & month.isna()
+    keep = by_days | by_month.fillna(False) | timeless
+    return hits[keep.to_numpy(dtype=bool)].reset_index(drop=True)
 
 
 def summarize(hits: pd.DataFrame) -> pd.DataFrame:

@@ -56,18 +56,13 @@ def detect_repeated_complaints(ctx: DetectionContext, theme: Theme) -> pd.DataFr
 
 def detect_data_quality(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     """Every data-quality check of :mod:`audit_lib.data.quality`, one finding per entity
-    listing the checks it fails (数据质量)."""
+    listing the checks it fails (数据质量), from the hits that touch the period: a fault
+    wholly before it (an earlier month's bill, a gap or orphan rows that ended before it)
+    belongs to an earlier run."""
     hits = quality.run_checks(ctx.mart, ctx.bureau)
     if hits.empty:
         return pd.DataFrame()
-    when = pd.to_datetime(hits["date"]).fillna(
-        pd.to_datetime(hits["month"] + "-01", errors="coerce")
-    )
-    in_period = when.isna() | (
-        (when >= pd.Timestamp(ctx.start) - pd.offsets.MonthBegin(1))
-        & (when <= pd.Timestamp(ctx.end))
-    )
-    hits = hits[in_period.to_numpy()]
+    hits = quality.hits_in_period(hits, ctx.start, ctx.end)
     if hits.empty:
         return pd.DataFrame()
     names = {c.name: (c.name_zh, c.name_en) for c in quality.CHECKS.values()}
