@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -155,23 +156,37 @@ def bench_intake(backend: str, n_tasks: int) -> dict[str, float]:
         drop_database(url, name)
 
 
-def _worker(url: str, ids: list[int], start: float) -> tuple[int, float]:
+def backend_cpu(pid: int) -> float | None:
+    """CPU seconds of a local PostgreSQL backend process (None if it is not on this machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _worker(url: str, ids: list[int], start: float) -> tuple[int, float, float | None]:
+    """Drive ``ids`` through STEPS; (transitions, client CPU s, server backend CPU s)."""
     engine = create_engine(url, pool_size=1, pool_pre_ping=False)
     factory = session_factory(engine)
+    with engine.connect() as conn:
+        pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
     while time.time() < start:
         time.sleep(0.001)
-    done, cpu0 = 0, time.process_time()
+    done, cpu0, server0 = 0, time.process_time(), backend_cpu(pid)
     for tid in ids:
         for action, user, outcome in STEPS:
             with factory() as s:
                 act(s, tid, action, user, outcome=outcome)
                 commit_or_conflict(s)
                 done += 1
+    server1 = backend_cpu(pid)
+    server = None if server0 is None or server1 is None else server1 - server0
     engine.dispose()
-    return done, time.process_time() - cpu0
+    return done, time.process_time() - cpu0, server
 
 
-def bench_transitions(workers: int, per_worker: int) -> dict[str, float]:
+def bench_transitions(workers: int, per_worker: int) -> dict[str, Any]:
     """20 processes, disjoint task shares, every action its own transaction."""
     url, name = new_database("pg")
     try:
@@ -189,13 +204,16 @@ def bench_transitions(workers: int, per_worker: int) -> dict[str, float]:
         with mp.get_context("fork").Pool(workers) as pool:
             counts = pool.starmap(_worker, [(url, share, start) for share in shares])
         seconds = time.time() - start
-        total = sum(n for n, _ in counts)
-        cpu_ms = 1000 * sum(c for _, c in counts) / max(total, 1)
+        total = sum(n for n, _, _ in counts)
+        cpu_ms = 1000 * sum(c for _, c, _ in counts) / max(total, 1)
+        servers = [s for _, _, s in counts if s is not None]
+        server_ms = 1000 * sum(servers) / max(total, 1) if len(servers) == len(counts) else None
         return {
             "transitions": float(total),
             "seconds": seconds,
             "per_second": total / seconds,
             "client_cpu_ms_per_transition": cpu_ms,
+            "server_cpu_ms_per_transition": server_ms,
             "load_1min": load,
         }
     finally:
@@ -212,15 +230,16 @@ def main() -> None:
     parser.add_argument("--cases", default="intake,transitions")
     parser.add_argument("--backends", default="sqlite,pg")
     args = parser.parse_args()
-    out: dict[str, object] = {
-        "command": " ".join(["benchmarks/bench_tasks.py", *sys.argv[1:]]),
-        "cpus": os.cpu_count(),
-    }
+    out: dict[str, object] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    command = " ".join(["benchmarks/bench_tasks.py", *sys.argv[1:]])
+    out |= {"cpus": os.cpu_count()}  # the cases not run keep their earlier figures
+    out.pop("command", None)
     if "intake" in args.cases:
         for backend in args.backends.split(","):
             runs = [bench_intake(backend, args.tasks) for _ in range(args.runs)]
             secs = [r["seconds"] for r in runs]
             out[f"intake_{backend}"] = {
+                "command": command,
                 "tasks": args.tasks,
                 "findings": runs[0]["findings"],
                 "median_s": statistics.median(secs),
@@ -235,16 +254,18 @@ def main() -> None:
                 flush=True,
             )
     if "transitions" in args.cases:
-        runs = [bench_transitions(args.workers, args.per_worker) for _ in range(args.runs)]
-        rates = [r["per_second"] for r in runs]
+        moves = [bench_transitions(args.workers, args.per_worker) for _ in range(args.runs)]
+        rates = [r["per_second"] for r in moves]
         out["transitions_pg"] = {
+            "command": command,
             "workers": args.workers,
-            "transitions_per_run": runs[0]["transitions"],
+            "transitions_per_run": moves[0]["transitions"],
             "median_per_s": statistics.median(rates),
             "runs_per_s": rates,
             "target_per_s": 500.0,
-            "load_1min": [r["load_1min"] for r in runs],
-            "client_cpu_ms_per_transition": [r["client_cpu_ms_per_transition"] for r in runs],
+            "load_1min": [r["load_1min"] for r in moves],
+            "client_cpu_ms_per_transition": [r["client_cpu_ms_per_transition"] for r in moves],
+            "server_cpu_ms_per_transition": [r["server_cpu_ms_per_transition"] for r in moves],
         }
         print(
             f"transitions pg: {args.workers} workers, median {statistics.median(rates):.0f}/s "
