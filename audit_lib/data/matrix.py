@@ -26,12 +26,14 @@ import pyarrow.parquet as pq
 from audit_lib.data.access import DateLike, Mart, months_between, to_date
 from audit_lib.data.keys import KeyLookup
 from audit_lib.data.matrix_scan import (
+    ScanLedger,
     arrow_scatter,
     duckdb_cells,
     finish_matrix,
     load_kernels,
     resolve_duplicates,
     scatter,
+    settle_repeats,
     zeroed_cells,
 )
 from audit_lib.data.schema import CONS_NO, DATE, KWH
@@ -57,6 +59,9 @@ class ConsumptionMatrix:
         largest non-null value of its readings (independent of file order).
     orphans
         Readings whose ``cons_no`` is not in the bureau's customers table (ignored).
+    ledger
+        What the scan saw (repeated cells, orphan rows, the span of dates read), for the
+        data-quality checks; ``None`` when the build did not keep it.
     """
 
     values: np.ndarray
@@ -64,6 +69,7 @@ class ConsumptionMatrix:
     dates: pd.DatetimeIndex
     duplicates: int = 0
     orphans: int = 0
+    ledger: ScanLedger | None = None
 
     def __post_init__(self) -> None:
         if self.values.dtype != np.float32 or self.values.ndim != 2:
@@ -188,20 +194,28 @@ def build_matrix(
     # fewer rows than expected when the customers table repeats a cons_no
     flat = blank[: n * d] if n * d <= blank.size else zeroed_cells(n * d)
     start_day = int(np.datetime64(s, "D").astype(np.int64))
+    ledger: ScanLedger | None = None
     if method == "duckdb":
         cells = duckdb_cells(mart, files, bureau_cons, to_row, start_day, d)
         mapped, orphans = scatter(cells, flat)
     else:  # row groups read and scattered by one thread per core
-        mapped, orphans = arrow_scatter(files, bureau_cons, lookup, to_row, start_day, flat, d)
+        ledger = arrow_scatter(files, bureau_cons, lookup, to_row, start_day, flat, d)
+        mapped, orphans = ledger.mapped, ledger.orphans
     duplicates = mapped - finish_matrix(flat)
-    if duplicates:
+    if ledger is not None and ledger.repeat_cells.size == duplicates:
+        settle_repeats(flat, ledger)  # only the repeated cells, from what the scan set aside
+    elif duplicates:
+        # the DuckDB method, or two threads wrote one cell at the same instant (the set-aside
+        # readings then miss one): settle every repeated cell from a scan of the readings
         resolve_duplicates(mart, files, lookup, to_row, s, e, flat, d)
+        ledger = None
     return ConsumptionMatrix(
         flat.reshape(n, d),
         rows if rows.dtype.kind == "U" else rows.astype(str),
         dates,
         duplicates=duplicates,
         orphans=orphans,
+        ledger=ledger,
     )
 
 
