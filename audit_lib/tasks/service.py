@@ -29,7 +29,7 @@ from audit_lib.tasks.machine import check_transition, normalise_action, resolve_
 from audit_lib.tasks.models import Attachment, Outcome, Task, User, utcnow
 from audit_lib.tasks.notify import enqueue
 from audit_lib.tasks.policy import check_action, check_role, check_visible
-from audit_lib.tasks.writes import AMOUNT_FIELDS, ActedTask, write_action
+from audit_lib.tasks.writes import AMOUNT_FIELDS, ActedTask, first_row, write_action
 
 __all__ = [
     "OUTCOME_LABELS",
@@ -181,7 +181,7 @@ def _load(session: Session, task_id: int, actor: User | str) -> tuple[Any, Any, 
     """
     by_id = isinstance(actor, User)
     params = {"task_id": task_id, "who": actor.id if isinstance(actor, User) else actor}
-    row = session.connection().execute(_load_statement(by_id), params).first()
+    row = first_row(session, _load_statement(by_id), params)
     if isinstance(actor, User):
         user: Any = actor
     elif row is None or not row.u_active:

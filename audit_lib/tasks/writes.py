@@ -5,21 +5,31 @@ optimistic-lock ``UPDATE tasks … WHERE id = :id AND version = :v RETURNING``, 
 deadline-history row, the outcome upsert (if any) and the audit event. On PostgreSQL all of
 it is one statement (data-modifying CTEs, the event through the ``audit_append`` function of
 migration 0003, called only if the update matched); elsewhere (SQLite, in-process) they are
-separate statements in the same transaction. Statements are built once, cached, and run
-on the session's connection as Core statements (no ORM instance is built: that cost more
-client CPU than the database spent on the whole action); the caller gets an
-:class:`ActedTask`, the few columns a confirmation or a notification needs.
+separate statements in the same transaction. Statements are built once and cached; no ORM
+instance is built (that cost more client CPU than the database spent on the whole action),
+and the caller gets an :class:`ActedTask`, the few columns a confirmation or a notice needs.
+
+:func:`first_row` runs the action's read and its write: with psycopg, straight on the
+driver's cursor in the session's transaction (SQL compiled once, prepared on the server),
+which halves the client's CPU per action against a full SQLAlchemy execution; elsewhere as a
+Core statement on the session's connection.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, insert, text, update
+import psycopg
+from sqlalchemy import Dialect, Table, bindparam, column, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.selectable import TextualSelect
 
 from audit_lib.tasks.auditlog import EventIn, append_events, event_row
 from audit_lib.tasks.bulk import table_of
@@ -43,6 +53,37 @@ class ActedTask(NamedTuple):
 
 
 ACTED_COLUMNS = ActedTask._fields
+
+
+@functools.cache
+def _driver_sql(stmt: Select[Any] | TextualSelect, dialect: Dialect) -> tuple[str, Any]:
+    """``stmt`` compiled for the driver once, and a named-tuple type of its columns."""
+    names = list(stmt.selected_columns.keys())
+    return str(stmt.compile(dialect=dialect)), collections.namedtuple("Row", names)
+
+
+def first_row(
+    session: Session, stmt: Select[Any] | TextualSelect, params: Mapping[str, Any]
+) -> Any | None:
+    """The first row of ``stmt`` (attributes named as its columns), or None.
+
+    Runs in the session's transaction. With psycopg the compiled SQL goes straight to the
+    driver's cursor, prepared on the server; a driver error is raised as SQLAlchemy's
+    exception of the same kind (:class:`sqlalchemy.exc.OperationalError`,
+    :class:`sqlalchemy.exc.IntegrityError`, …), as a Core execution would.
+    """
+    conn = session.connection()
+    if conn.dialect.driver != "psycopg":
+        return conn.execute(stmt, params).first()
+    sql, row_type = _driver_sql(stmt, conn.dialect)
+    raw: Any = conn.connection.driver_connection
+    try:
+        with raw.cursor() as cur:
+            cur.execute(sql, params, prepare=True)
+            found = cur.fetchone()
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, dict(params), exc, psycopg.Error) from exc
+    return None if found is None else row_type._make(found)
 
 
 @functools.cache
@@ -99,7 +140,8 @@ def _pg_statement(keys: frozenset[str], amounts: frozenset[str] | None) -> Any:
         "CAST(:e_before AS text), CAST(:e_after AS text), :e_detail)"
     )
     returned = ", ".join(f"upd.{name}" for name in ACTED_COLUMNS)
-    return text(f"WITH {', '.join(parts)} SELECT {returned}, {event} AS _sealed FROM upd")
+    sql = f"WITH {', '.join(parts)} SELECT {returned}, {event} AS sealed FROM upd"
+    return text(sql).columns(*(column(name) for name in (*ACTED_COLUMNS, "sealed")))
 
 
 def write_action(
@@ -126,7 +168,7 @@ def write_action(
         params |= {f"e_{k}": v for k, v in event_row(event).items()}
         if outcome is not None:
             params |= {f"o_{k}": v for k, v in outcome.items()}
-        found = conn.execute(stmt, params).first()
+        found = first_row(session, stmt, params)
         return None if found is None else ActedTask(*found[: len(ACTED_COLUMNS)])
     updated = conn.execute(_update_statement(frozenset(changes)), params).first()
     if updated is None:
