@@ -73,16 +73,30 @@ def customer_gaps(mart: Mart, bureau: str, min_days: int) -> pd.DataFrame:
     d0, d1 = pd.Timestamp(span.d0.iloc[0]), pd.Timestamp(span.d1.iloc[0])
     customers = mart.customers(bureau)
     matrix = build_matrix(mart, bureau, d0, d1, customers[CONS_NO])
+    return matrix_gaps(matrix.values, matrix.cons_no, customers, d0, d1, min_days)
+
+
+def matrix_gaps(
+    values: np.ndarray,
+    cons_no: np.ndarray,
+    customers: pd.DataFrame,
+    d0: pd.Timestamp,
+    d1: pd.Timestamp,
+    min_days: int,
+) -> pd.DataFrame:
+    """:func:`customer_gaps` on a matrix already built: ``values`` covers the days ``d0`` to
+    ``d1``, one row per row of ``customers`` (``open_date``, ``close_date``), keys ``cons_no``.
+    """
     opened = pd.to_datetime(customers["open_date"])
     closed = pd.to_datetime(customers["close_date"])
     first = ((opened - d0).dt.days).clip(lower=0).fillna(0).to_numpy(np.int64)
     last_open = (closed - pd.Timedelta(days=1)).fillna(d1)
     last = ((last_open - d0).dt.days).clip(upper=(d1 - d0).days).to_numpy(np.int64)
-    rows, starts, lengths = missing_runs(matrix.values, first, last, min_days)
-    start = matrix.dates[starts]
+    rows, starts, lengths = missing_runs(values, first, last, min_days)
+    start = pd.date_range(d0, d1, freq="D")[starts]
     return pd.DataFrame(
         {
-            "entity": matrix.cons_no[rows],
+            "entity": cons_no[rows],
             "start": start,
             "end": start + pd.to_timedelta(lengths - 1, unit="D"),
             "days": lengths,

@@ -5,6 +5,8 @@ Every check returns a frame of hits with the columns of :data:`HIT_COLUMNS` — 
 a detail line — and they feed the data-quality themes; :func:`hits_in_period` keeps the hits
 that touch a period. :data:`CHECKS` lists them with their Chinese and English
 names; :func:`run_checks` runs all (or some) for one bureau and :func:`summarize` counts hits.
+Given a matrix already built for the bureau (a detection context's), the checks on readings
+per customer and day read it instead of building their own (:mod:`audit_lib.data.quality_matrix`).
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from dataclasses import dataclass
 import pandas as pd
 
 from audit_lib.data.access import Mart
-from audit_lib.data.gaps import customer_gaps
+from audit_lib.data.gaps import customer_gaps, matrix_gaps
 from audit_lib.data.mart import partitions
 from audit_lib.data.matrix import build_matrix
+from audit_lib.data.quality_matrix import BuiltMatrix, covering, duplicated
 from audit_lib.data.schema import (
     BUREAU,
+    CONS_NO,
     CUSTOMER_CLASSES,
     CUSTOMER_STATUSES,
+    DATE,
     METER_EVENT_CODES,
     MONTH,
     READINGS,
@@ -42,7 +47,9 @@ class Check:
     name_en: str
     tables: tuple[str, ...]
     query: Callable[[str, dict[str, float]], str] | None = None
-    run: Callable[[Mart, str | None, dict[str, float]], pd.DataFrame] | None = None
+    run: Callable[[Mart, str | None, dict[str, float], BuiltMatrix | None], pd.DataFrame] | None = (
+        None
+    )
 
 
 def _in(values: Iterable[str]) -> str:
@@ -86,11 +93,20 @@ def _gaps(check: str, min_days: int, kind: str) -> str:
     WHERE date_diff('day', first, last) + 1 >= {int(min_days)}"""
 
 
-def _missing(mart: Mart, check: str, bureau: str | None, p: dict[str, float]) -> pd.DataFrame:
+def _missing(
+    mart: Mart, check: str, bureau: str | None, p: dict[str, float], built: BuiltMatrix | None
+) -> pd.DataFrame:
     """Missing readings per bureau on the matrix (see :mod:`audit_lib.data.gaps`)."""
     frames = []
     for code in [bureau] if bureau else mart.bureau_codes():
-        runs = customer_gaps(mart, code, int(p["min_missing_days"]))
+        covered = covering(mart, code, built)
+        if covered is None:
+            runs = customer_gaps(mart, code, int(p["min_missing_days"]))
+        else:
+            runs = matrix_gaps(
+                covered.values, covered.built.matrix.cons_no, covered.built.customers,
+                covered.d0, covered.d1, int(p["min_missing_days"]),
+            )  # fmt: skip
         if len(runs):
             frames.append(runs.assign(bureau=code))
     if not frames:
@@ -138,12 +154,32 @@ def _negative(check: str, p: dict[str, float]) -> str:
     FROM readings WHERE {_bureau()} AND kwh < 0"""
 
 
-def _duplicate(mart: Mart, check: str, bureau: str | None, p: dict[str, float]) -> pd.DataFrame:
+def _duplicate(
+    mart: Mart, check: str, bureau: str | None, p: dict[str, float], built: BuiltMatrix | None
+) -> pd.DataFrame:
     """Readings repeated on the same customer and day, one month partition at a time.
 
     Duplicates share the day, hence the month partition: grouping partition by partition
-    keeps the hash table to one month of one bureau.
+    keeps the hash table to one month of one bureau. A matrix that covers the bureau's
+    readings already knows its repeated cells and orphan rows: no grouping then.
     """
+    covered = covering(mart, bureau, built)
+    if covered is not None:
+        pairs = duplicated(covered)
+        date = pairs[DATE].astype("datetime64[us]")
+        n = pairs["count"].astype(str)
+        return pd.DataFrame(
+            {
+                "entity": pairs[CONS_NO].to_numpy(),
+                "entity_kind": "customer",
+                "check": check,
+                "date": date,
+                "end": date,
+                "month": date.dt.strftime("%Y-%m"),
+                "detail": "同日 " + n + " 条读数 / " + n + " readings on one day",
+                "bureau": bureau,
+            }
+        )
     frames = []
     clean: dict[str, bool] = {}
     for rel in partitions(mart.root, READINGS):
@@ -267,12 +303,12 @@ CHECKS: dict[str, Check] = {
     c.name: c
     for c in (
         Check("missing_readings", "读数缺失", "missing readings", ("readings", "customers"),
-              run=lambda m, b, p: _missing(m, "missing_readings", b, p)),
+              run=lambda m, b, p, g: _missing(m, "missing_readings", b, p, g)),
         Check("missing_supply", "台区供电量缺失", "missing station-area supply",
               ("area_supply", "areas"), _missing_supply),
         Check("negative_readings", "负电量", "negative kWh", ("readings",), _negative),
         Check("duplicate_readings", "重复读数", "duplicated readings", ("readings",),
-              run=lambda m, b, p: _duplicate(m, "duplicate_readings", b, p)),
+              run=lambda m, b, p, g: _duplicate(m, "duplicate_readings", b, p, g)),
         Check("register_backwards", "示数倒走", "register going backwards",
               ("bills", "meters"), _backwards),
         Check("bill_kwh_mismatch", "电量与示数不符", "billed kWh ≠ register × multiplier",
@@ -292,8 +328,18 @@ DEFAULTS: dict[str, float] = {
 }
 
 
-def run_check(mart: Mart, name: str, bureau: str | None = None, **params: float) -> pd.DataFrame:
-    """Run one check; returns its hits (empty when the mart lacks a table it needs)."""
+def run_check(
+    mart: Mart,
+    name: str,
+    bureau: str | None = None,
+    *,
+    built: BuiltMatrix | None = None,
+    **params: float,
+) -> pd.DataFrame:
+    """Run one check; returns its hits (empty when the mart lacks a table it needs).
+
+    ``built`` is the bureau's matrix if one is already built (see :func:`run_checks`).
+    """
     if name not in CHECKS:
         raise ConfigError(f"unknown data-quality check {name!r}; known: {', '.join(CHECKS)}")
     unknown = set(params) - set(DEFAULTS)
@@ -303,7 +349,7 @@ def run_check(mart: Mart, name: str, bureau: str | None = None, **params: float)
     if not all(mart.has_table(t) for t in check.tables):
         return pd.DataFrame(columns=HIT_COLUMNS)
     if check.run is not None:
-        hits = check.run(mart, bureau, {**DEFAULTS, **params})
+        hits = check.run(mart, bureau, {**DEFAULTS, **params}, built)
         return hits.sort_values(["entity", "date"], ignore_index=True)[HIT_COLUMNS]
     assert check.query is not None
     sql = check.query(name, {**DEFAULTS, **params})
@@ -319,10 +365,17 @@ def run_checks(
     mart: Mart,
     bureau: str | None = None,
     checks: Iterable[str] | None = None,
+    *,
+    built: BuiltMatrix | None = None,
     **params: float,
 ) -> pd.DataFrame:
-    """Run several checks (default: all) and concatenate their hits."""
-    frames = [run_check(mart, name, bureau, **params) for name in (checks or CHECKS)]
+    """Run several checks (default: all) and concatenate their hits.
+
+    ``built`` is the bureau's matrix when the caller has one (a detection context's): if it
+    holds every reading of the bureau, the missing and duplicate checks read it (same hits)
+    instead of building another matrix and grouping every reading.
+    """
+    frames = [run_check(mart, name, bureau, built=built, **params) for name in (checks or CHECKS)]
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=HIT_COLUMNS)

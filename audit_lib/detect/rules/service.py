@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from audit_lib.data import quality
+from audit_lib.data.quality_matrix import BuiltMatrix
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
 from audit_lib.themes.catalogue import Theme
@@ -59,7 +60,8 @@ def detect_data_quality(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     listing the checks it fails (数据质量), from the hits that touch the period: a fault
     wholly before it (an earlier month's bill, a gap or orphan rows that ended before it)
     belongs to an earlier run."""
-    hits = quality.run_checks(ctx.mart, ctx.bureau)
+    built = BuiltMatrix(ctx.bureau, ctx.matrix, ctx.customers)  # no second matrix build
+    hits = quality.run_checks(ctx.mart, ctx.bureau, built=built)
     if hits.empty:
         return pd.DataFrame()
     hits = quality.hits_in_period(hits, ctx.start, ctx.end)

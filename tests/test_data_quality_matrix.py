@@ -1,0 +1,71 @@
+"""The missing and duplicate checks read a matrix already built (a detection context's) and
+find exactly the hits of their own way (own matrix build, DuckDB GROUP BY per partition)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from audit_lib.data.access import Mart
+from audit_lib.data.generate import DemoConfig, generate_demo
+from audit_lib.data.matrix import build_matrix
+from audit_lib.data.quality import run_checks
+from audit_lib.data.quality_matrix import BuiltMatrix, covering
+from audit_lib.detect.context import DetectionContext
+
+START = dt.date(2025, 1, 1)
+CHECKS = ["missing_readings", "duplicate_readings"]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A 3,000-customer bureau over 120 days with injected gaps, duplicates and orphans."""
+    out = tmp_path_factory.mktemp("dq_matrix")
+    generate_demo(out, DemoConfig(bureaus=1, customers=3_000, days=120, start=START, seed=7))
+    with Mart(out / "mart") as mart:
+        bureau = mart.bureau_codes()[0]
+    return out / "mart", bureau
+
+
+def context_matrix(mart: Mart, bureau: str, history: int, start: int = 60) -> BuiltMatrix:
+    """A detection context's matrix: period from day ``start`` on, ``history`` days before."""
+    ctx = DetectionContext(mart, bureau, START + dt.timedelta(days=start),
+                           START + dt.timedelta(days=119), history_days=history)  # fmt: skip
+    return BuiltMatrix(bureau, ctx.matrix, ctx.customers)
+
+
+def test_checks_on_a_built_matrix_find_the_same_hits(generated: tuple[Path, str]) -> None:
+    root, bureau = generated
+    with Mart(root) as mart:
+        own = run_checks(mart, bureau, CHECKS)
+        built = context_matrix(mart, bureau, history=60)
+        assert covering(mart, bureau, built) is not None
+        reused = run_checks(mart, bureau, CHECKS, built=built)
+    counts = own["check"].value_counts()
+    assert counts["missing_readings"] > 10 and counts["duplicate_readings"] > 3
+    assert (own.entity.str.startswith("9") & (own.check == "duplicate_readings")).sum() == 0
+    pd.testing.assert_frame_equal(reused, own)
+
+
+def test_a_matrix_that_misses_readings_is_not_used(generated: tuple[Path, str]) -> None:
+    root, bureau = generated
+    with Mart(root) as mart:
+        built = context_matrix(mart, bureau, history=60)
+        short = context_matrix(mart, bureau, history=0, start=61)  # from 2 March on
+        assert short.matrix.ledger is not None and short.matrix.ledger.outside > 0
+        assert covering(mart, bureau, short) is None
+        assert covering(mart, "other", built) is None
+        end = START + dt.timedelta(days=119)
+        few = built.customers[:100]
+        part = BuiltMatrix(bureau, build_matrix(mart, bureau, START, end, few.cons_no), few)
+        assert part.matrix.ledger is not None and part.matrix.ledger.unwanted > 0
+        assert covering(mart, bureau, part) is None
+        no_ledger = replace(built, matrix=build_matrix(mart, bureau, START, end, method="duckdb"))
+        assert covering(mart, bureau, no_ledger) is None
+        pd.testing.assert_frame_equal(
+            run_checks(mart, bureau, CHECKS, built=short), run_checks(mart, bureau, CHECKS)
+        )
