@@ -5,23 +5,24 @@
    secondary 5 A) and PTs bring 10 kV or 35 kV down to 100 V. Any other value is a typo.
 2. **Capacity.** The CT's rated primary current should be at least the contracted capacity's
    rated current and not many times above it (``ct_low``..``ct_high``).
-3. **Energy balance.** The station area's daily supply is regressed, in day-to-day changes, on
-   the customer's readings and on the other customers' sum: ``Δsupply ≈ a·Δx + c·Δothers``. With
-   a right multiplier ``a ≈ c``; a multiplier ``f`` times the physical one gives ``a ≈ c / f``.
-   Kept when the correction explains at least ``min_gain`` of the area's unexplained variance and
-   is the best explanation in its area.
+3. **Energy balance.** The station area's supply estimates physical ÷ recorded multiplier
+   (:mod:`audit_lib.detect.multiplier_balance`: a joint regression of the area's daily supply
+   changes on each CT customer and the rest, or the supply ÷ readings of a dedicated
+   transformer). Kept when the factor is at least ``tolerance`` away from 1, ``min_z`` standard
+   errors firm, the same in every one of ``segments`` parts of the window (a multiplier does
+   not change; a theft starts), and the multiplier it implies would fit the contracted
+   capacity (``ct_low``..``ct_high``).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
-from audit_lib.detect.lineloss import AreaBalance, area_balance
+from audit_lib.detect.lineloss import area_balance
+from audit_lib.detect.multiplier_balance import BalanceFit, balance_fit
 from audit_lib.themes.catalogue import Theme
 
 _CT_PRIMARY = np.array([10, 12.5, 15, 20, 25, 30, 40, 50, 60, 75])
@@ -57,43 +58,21 @@ def plausibility(
     return pd.DataFrame({"standard": standard, "ct_primary_a": primary, "rated_a": rated})
 
 
-@dataclass
-class BalanceFit:
-    """Per CT customer: implied ratio a / c, variance explained, days and share of the area."""
+def balance_disagrees(fit: BalanceFit, ct_over_rated: np.ndarray, theme: Theme) -> np.ndarray:
+    """The balance check: a firm factor away from 1 that would give a plausible CT.
 
-    ratio: np.ndarray
-    gain: np.ndarray
-    days: np.ndarray
-    share: np.ndarray
-    metered: np.ndarray
-
-
-def balance_fit(ctx: DetectionContext, balance: AreaBalance, rows: np.ndarray) -> BalanceFit:
-    """Regress each area's daily supply changes on one customer's and the others' changes."""
-    area = balance.customer_area[rows]
-    x = np.where(ctx.open_mask[rows], ctx.matrix.values[rows], np.nan).astype(np.float64)
-    others = balance.consumed[area] - np.nan_to_num(x)
-    y = balance.supply[area]
-    ok = balance.computable[area] & ~np.isnan(x)
-    ok = ok[:, 1:] & ok[:, :-1]  # day-to-day changes: the shared seasonal swing cancels
-    x0, o0, y0 = (np.where(ok, np.diff(v, axis=1), 0.0) for v in (x, others, y))
-    sxx, soo, sxo = (x0 * x0).sum(1), (o0 * o0).sum(1), (x0 * o0).sum(1)
-    sxy, soy, syy = (x0 * y0).sum(1), (o0 * y0).sum(1), (y0 * y0).sum(1)
-    stt, sty = ((x0 + o0) ** 2).sum(1), ((x0 + o0) * y0).sum(1)
-    xs = np.where(ok, np.nan_to_num(x[:, 1:]), 0.0).sum(1)
-    os_ = np.where(ok, others[:, 1:], 0.0).sum(1)
-    share = xs / np.maximum(xs + os_, 1e-9)
+    Firm: ``|log ratio| ≥ log(1 + tolerance)``, ``z ≥ min_z`` after the segments' disagreement
+    is counted, and an estimate in at least two segments. Plausible: the CT the implied
+    multiplier stands for is within ``ct_low..ct_high`` × the contracted capacity's rated current
+    (a factor that would leave the CT smaller than the load, or oversized, is more likely a
+    theft or another customer's error than this multiplier).
+    """
+    tol = np.log1p(theme.param("tolerance"))
     with np.errstate(invalid="ignore", divide="ignore"):
-        det = sxx * soo - sxo**2
-        a = (soo * sxy - sxo * soy) / det
-        c = (sxx * soy - sxo * sxy) / det
-        gain = 1.0 - (syy - a * sxy - c * soy) / (syy - sty**2 / stt)
-        # alone behind its transformer (专变): the balance gives the ratio directly
-        level = np.where(ok, y[:, 1:], 0.0).sum(1) / xs / 1.01
-    alone = share >= 0.99
-    ratio = np.where(alone, level, a / c)
-    gain = np.where(alone, 1.0, gain)
-    return BalanceFit(ratio, gain, ok.sum(1), share, xs)
+        implied = ct_over_rated * fit.ratio  # CT primary ÷ rated current at the implied multiplier
+        firm = (np.abs(np.log(fit.ratio)) >= tol) & (fit.z >= theme.param("min_z"))
+    plausible = (implied >= theme.param("ct_low")) & (implied <= theme.param("ct_high"))
+    return firm & plausible & (fit.segments >= 2)
 
 
 def detect_multiplier_anomaly(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
@@ -111,21 +90,23 @@ def detect_multiplier_anomaly(ctx: DetectionContext, theme: Theme) -> pd.DataFra
     plaus = plausibility(
         mult[rows], cust["capacity_kva"].to_numpy(float), cust["voltage_kv"].to_numpy(float)
     )
-    ct_ratio = plaus["ct_primary_a"] / plaus["rated_a"]
+    ct_ratio = (plaus["ct_primary_a"] / plaus["rated_a"]).to_numpy()
     bad_capacity = (ct_ratio < theme.param("ct_low")) | (ct_ratio > theme.param("ct_high"))
-    balance = area_balance(ctx)
-    fit = balance_fit(ctx, balance, rows)
-    tolerance = np.log(1 + theme.param("tolerance") * 10)
-    off = (fit.days >= 30) & (fit.ratio > 0) & (fit.gain >= theme.param("min_gain"))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        off &= np.abs(np.log(fit.ratio)) > tolerance
-    area = balance.customer_area[rows]
-    best = pd.Series(np.where(off, fit.gain, -np.inf)).groupby(area).transform("max").to_numpy()
-    off &= fit.gain >= best  # one explanation per area
-    hit = off | ~plaus["standard"].to_numpy() | bad_capacity.to_numpy()
+    fit = balance_fit(ctx, area_balance(ctx), rows, int(theme.param("segments")))
+    off = balance_disagrees(fit, ct_ratio, theme)
+    hit = off | ~plaus["standard"].to_numpy() | bad_capacity
     if not hit.any():
         return pd.DataFrame()
-    return _hits(ctx, rows[hit], mult[rows][hit], plaus[hit], ct_ratio[hit], fit, hit, off[hit])
+    period_kwh = _period_kwh(ctx, rows[hit])
+    return _hits(ctx, rows[hit], mult[rows][hit], plaus[hit], ct_ratio[hit], fit, hit, off[hit],
+                 period_kwh)  # fmt: skip
+
+
+def _period_kwh(ctx: DetectionContext, rows: np.ndarray) -> np.ndarray:
+    """Recorded kWh of ``rows`` within the period (the history before it left out)."""
+    in_period = np.asarray(ctx.matrix.dates >= pd.Timestamp(ctx.start))
+    values = ctx.matrix.values[rows][:, in_period]
+    return np.where(ctx.open_mask[rows][:, in_period], np.nan_to_num(values), 0.0).sum(1)
 
 
 def _hits(
@@ -133,10 +114,11 @@ def _hits(
     picked: np.ndarray,
     recorded: np.ndarray,
     plaus: pd.DataFrame,
-    ct_ratio: pd.Series,
+    ct_ratio: np.ndarray,
     fit: BalanceFit,
     hit: np.ndarray,
     off: np.ndarray,
+    period_kwh: np.ndarray,
 ) -> pd.DataFrame:
     cust = ctx.customers.iloc[picked]
     out = pd.DataFrame(
@@ -149,20 +131,27 @@ def _hits(
     ratio = np.where(off, fit.ratio[hit], np.nan)
     standard = plaus["standard"].to_numpy()
     out["score"] = np.nan_to_num(np.abs(np.log(ratio)), nan=0.0) + (~standard) + 0.5
-    out["kwh_at_risk"] = np.maximum(np.nan_to_num(fit.metered[hit] * (ratio - 1)), 0.0)
+    out["kwh_at_risk"] = np.maximum(np.nan_to_num(period_kwh * (ratio - 1)), 0.0)
     out["money_at_risk"] = out["kwh_at_risk"] * ctx.prices.iloc[picked].to_numpy()
     rec = pd.Series(recorded).round(2).astype(str).str.removesuffix(".0")
     implied = pd.Series(np.round(recorded * np.nan_to_num(ratio, nan=1.0))).astype(int).astype(str)
+    seg = fit.segment_ratio[hit]
+    lo, hi = np.fmin.reduce(seg, axis=1), np.fmax.reduce(seg, axis=1)  # NaN-skipping
+    parts = pd.Series(fit.segments[hit]).astype(str)
+    spread = pd.Series([f"{a:.2f}–{b:.2f}" for a, b in zip(lo, hi, strict=True)])
+    z = pd.Series(fit.z[hit]).round(1).astype(str)
+    ct_text = pd.Series(ct_ratio).round(1).astype(str)
     why_zh = np.where(
-        off, "与台区电量平衡推算倍率约" + implied + "不符",
-        np.where(standard, "与合同容量不匹配（CT一次电流为额定电流的"
-                 + ct_ratio.round(1).astype(str).to_numpy() + "倍）", "不是标准变比"),
+        off, "与台区电量平衡推算倍率约" + implied + "不符（" + parts + "个时段比值均在"
+        + spread + "，z=" + z + "）",
+        np.where(standard, "与合同容量不匹配（CT一次电流为额定电流的" + ct_text + "倍）",
+                 "不是标准变比"),
     )  # fmt: skip
     why_en = np.where(
-        off, "disagrees with about " + implied + " implied by the area's energy balance",
+        off, "disagrees with about " + implied + " implied by the area's energy balance (ratio "
+        + spread + " in all " + parts + " parts of the window, z = " + z + ")",
         np.where(standard, "does not match the contracted capacity (CT primary "
-                 + ct_ratio.round(1).astype(str).to_numpy() + "× rated current)",
-                 "is not a standard CT × PT ratio"),
+                 + ct_text + "× rated current)", "is not a standard CT × PT ratio"),
     )  # fmt: skip
     out["reason_zh"] = "档案倍率" + rec + why_zh
     out["reason_en"] = "recorded multiplier " + rec + " " + why_en
@@ -173,12 +162,15 @@ def _hits(
                 "standard_ratio": bool(s),
                 "ct_primary_over_rated": float(c),
                 "balance_ratio": None if np.isnan(b) else float(b),
-                "variance_explained": float(g),
+                "balance_z": None if not np.isfinite(zz) else float(zz),
+                "segment_ratios": [None if not np.isfinite(v) else round(float(v), 3) for v in sr],
                 "share_of_area": float(sh),
+                "dedicated_transformer": bool(al),
             }
-            for r, s, c, b, g, sh in zip(
-                recorded, standard, ct_ratio, ratio, fit.gain[hit], fit.share[hit], strict=True
+            for r, s, c, b, zz, sr, sh, al in zip(
+                recorded, standard, ct_ratio, ratio, fit.z[hit], seg, fit.share[hit],
+                fit.alone[hit], strict=True,
             )
         ]
-    )
+    )  # fmt: skip
     return out

@@ -147,14 +147,14 @@ _THEMES: tuple[Theme, ...] = (
     ),
     Theme(
         "multiplier_anomaly",
-        1,
+        2,
         "倍率异常",
         "meter multiplier anomaly",
         "business",
         "customer",
         "high",
         15,
-        {"tolerance": 0.02, "min_gain": 0.2, "ct_low": 1.0, "ct_high": 3.0},
+        {"tolerance": 0.2, "min_z": 4.5, "segments": 4, "ct_low": 1.0, "ct_high": 3.0},
         ("wrong_multiplier",),
     ),
     Theme(
