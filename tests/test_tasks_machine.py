@@ -8,7 +8,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Integer, bindparam, func, literal_column, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
 from tasks_fixtures import (
     LOOP_TO_ARCHIVE,
     db_url,
@@ -33,6 +35,7 @@ from audit_lib.tasks.machine import (
 )
 from audit_lib.tasks.models import AuditEvent, Outcome, Task, TaskDeadline
 from audit_lib.tasks.service import act, get_user, tasks_from_findings
+from audit_lib.tasks.writes import first_row
 
 
 def fresh(state: str = "new", **kw: object) -> SimpleNamespace:
@@ -208,3 +211,19 @@ def test_resolve_transition_agrees_with_the_machine_everywhere() -> None:
                         assert task.state == state  # the task itself is not changed
                         checked += 1
     assert checked > 50
+
+
+def test_first_row_names_columns_and_raises_driver_errors_as_sqlalchemy_ones(
+    make_session: sessionmaker[Session],
+) -> None:
+    """The action path's read: named columns, and a database error keeps SQLAlchemy's type."""
+    stmt = select(literal_column("1").label("one"), bindparam("x", type_=Integer).label("x"))
+    with make_session() as s:
+        row = first_row(s, stmt, {"x": 7})
+        assert row is not None and (row.one, row.x) == (1, 7)
+        assert first_row(s, stmt.where(literal_column("1") == 0), {"x": 7}) is None
+        failing = select(func.abs(bindparam("x", type_=Integer)).label("q"))
+        with pytest.raises(DBAPIError):  # integer overflow in SQLite, out of range in PG
+            first_row(s, failing, {"x": -(2**63)})
+        s.rollback()
+        assert first_row(s, stmt, {"x": 8}).x == 8  # the session is usable after a rollback

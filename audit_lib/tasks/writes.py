@@ -56,10 +56,13 @@ ACTED_COLUMNS = ActedTask._fields
 
 
 @functools.cache
-def _driver_sql(stmt: Select[Any] | TextualSelect, dialect: Dialect) -> tuple[str, Any]:
-    """``stmt`` compiled for the driver once, and a named-tuple type of its columns."""
+def _driver_sql(
+    stmt: Select[Any] | TextualSelect, dialect: Dialect
+) -> tuple[str, dict[str, Any], Any]:
+    """``stmt`` compiled for the driver once, its literal binds, a named tuple of its columns."""
+    compiled = stmt.compile(dialect=dialect)
     names = list(stmt.selected_columns.keys())
-    return str(stmt.compile(dialect=dialect)), collections.namedtuple("Row", names)
+    return str(compiled), dict(compiled.params), collections.namedtuple("Row", names)
 
 
 def first_row(
@@ -70,16 +73,18 @@ def first_row(
     Runs in the session's transaction. With psycopg the compiled SQL goes straight to the
     driver's cursor, prepared on the server; a driver error is raised as SQLAlchemy's
     exception of the same kind (:class:`sqlalchemy.exc.OperationalError`,
-    :class:`sqlalchemy.exc.IntegrityError`, …), as a Core execution would.
+    :class:`sqlalchemy.exc.IntegrityError`, …), as a Core execution would. Meant for
+    statements whose parameters and columns need no SQLAlchemy type processing (numbers,
+    text, booleans, timestamps: psycopg adapts those itself).
     """
     conn = session.connection()
     if conn.dialect.driver != "psycopg":
         return conn.execute(stmt, params).first()
-    sql, row_type = _driver_sql(stmt, conn.dialect)
+    sql, literals, row_type = _driver_sql(stmt, conn.dialect)
     raw: Any = conn.connection.driver_connection
     try:
         with raw.cursor() as cur:
-            cur.execute(sql, params, prepare=True)
+            cur.execute(sql, {**literals, **params}, prepare=True)
             found = cur.fetchone()
     except psycopg.Error as exc:
         raise DBAPIError.instance(sql, dict(params), exc, psycopg.Error) from exc
