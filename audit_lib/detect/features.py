@@ -18,6 +18,9 @@ The feature columns are listed in :data:`FEATURES` with their meaning.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -45,7 +48,7 @@ __all__ = [
     "shape_features",
     "split_scan",
 ]
-CHUNK_ROWS = 50_000  # rows per kernel call (the kernel itself works one row at a time)
+CHUNK_ROWS = 50_000  # most rows per kernel call (one thread per core runs the calls)
 
 FEATURES: dict[str, str] = {
     "drop_recent": "log(mean of last `recent` days / mean of the `history` days before), adjusted",
@@ -155,9 +158,20 @@ def shape_features(
         profile = levelled_profile(arr)
     prof = np.ascontiguousarray(profile, dtype=np.float32)
     out = np.empty((n, len(KERNEL_FEATURES)))
-    for i in range(0, n, CHUNK_ROWS):  # blocks of rows, not customers: bounded GIL hold
-        part = slice(i, i + CHUNK_ROWS)
+
+    workers = os.cpu_count() or 1
+    size = max(1, min(CHUNK_ROWS, -(-n // workers)))  # every core busy, even on few rows
+
+    def block(i: int) -> None:  # blocks of rows, not customers; the kernel releases the GIL
+        part = slice(i, i + size)
         row_features(arr[part], inv[part], prof, recent, history, first_weekday, out[part])
+
+    starts = range(0, n, size)
+    if len(starts) == 1:
+        block(0)
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(starts), workers)) as pool:
+            list(pool.map(block, starts))
     feats = pd.DataFrame(out, columns=list(KERNEL_FEATURES))
     g = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     grp_drop = pd.Series(feats["drop_thirds"].to_numpy()).groupby(g).transform("median")

@@ -22,6 +22,9 @@ long-format readings frame of ``audit score``.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 from pyod.models.base import BaseDetector
@@ -213,8 +216,8 @@ class TheftDetector(BaseDetector):
         folds = rng.permutation(n) % max(2, min(self.n_folds, n))
         self.folds_ = folds
         self.self_scores_ = np.zeros(n)
-        self.models_, self.fold_train_ = [], []
-        for k in np.unique(folds):
+
+        def fit_fold(k: int) -> HistGradientBoostingClassifier:
             train = np.flatnonzero(folds[sample] != k)  # positions within the sample
             copy_rows = (np.arange(n_copies)[:, None] * m + train[None, :]).ravel()
             # originals repeated n_copies times: balanced classes without sample weights
@@ -224,11 +227,19 @@ class TheftDetector(BaseDetector):
             )
             y_fit = np.r_[np.zeros(len(copy_rows) + len(absent)), np.ones(len(copy_rows))]
             model = _classifier(self.random_state + int(k), min_leaf=3 * n_copies)
-            model.fit(x_fit, y_fit)
             test = np.flatnonzero(folds == k)  # never in this model's training rows
-            self.self_scores_[test] = model.predict_proba(feats[test])[:, 1]
-            self.models_.append(model)
-            self.fold_train_.append(sample[train])
+            # OpenMP's thread count is per calling thread: limit it in this worker too
+            with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
+                model.fit(x_fit, y_fit)
+                self.self_scores_[test] = model.predict_proba(feats[test])[:, 1]
+            return model
+
+        # one fold per thread (scikit-learn's loops release the GIL); each model has its own
+        # seed and rows, so the scores do not depend on the order the folds finish in
+        keys = [int(k) for k in np.unique(folds)]
+        with ThreadPoolExecutor(max_workers=min(len(keys), os.cpu_count() or 1)) as pool:
+            self.models_ = list(pool.map(fit_fold, keys))
+        self.fold_train_ = [sample[np.flatnonzero(folds[sample] != k)] for k in keys]
         parts = (rank01(self.self_scores_), rank01(self.unsup_scores_), rank01(self.rule_scores_))
         finalise_scores(self, self._blend(*parts))
         return self
