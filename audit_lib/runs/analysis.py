@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from audit_lib.data.access import Mart
-from audit_lib.data.quality import run_checks
+from audit_lib.data.quality import hits_in_period, run_checks
 from audit_lib.detect.context import DetectionContext, parse_period
 from audit_lib.detect.evaluate import theft_ranking, theme_scores, truth_in_period
 from audit_lib.detect.evidence import explain, explain_top
@@ -236,17 +236,9 @@ def loss_suspects(findings: pd.DataFrame) -> pd.DataFrame:
 
 
 def period_dq_hits(mart: str, bureau: str, period: str) -> pd.DataFrame:
-    """Every data-quality check's hits for ``bureau`` that fall in ``period`` (hits without a
-    day or month, such as bad codes, are kept)."""
-    start, end = parse_period(period)
-    hits = run_checks(Mart(mart), bureau)
-    day = pd.to_datetime(hits["date"]).dt.date
-    month = hits["month"].astype("string")
-    in_days = day.between(start, end)
-    in_months = month.between(start.strftime("%Y-%m"), end.strftime("%Y-%m"))
-    keep = in_days.fillna(False) | (day.isna() & in_months.fillna(False))
-    keep |= day.isna() & month.isna()
-    return hits[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+    """Every data-quality check's hits for ``bureau`` that concern ``period``, as the theme
+    keeps them (:func:`audit_lib.data.quality.hits_in_period`)."""
+    return hits_in_period(run_checks(Mart(mart), bureau), *parse_period(period))
 
 
 def dq_examples(hits: pd.DataFrame, per_check: int = 5) -> pd.DataFrame:
