@@ -258,6 +258,11 @@ def test_data_quality_theme_reports_the_period_only(
     with write_mart(tmp_path / "mart", clean) as m:
         feb = detect(m, "YZ", dt.date(2025, 2, 1), dt.date(2025, 2, 28), ["data_quality"])
         jan = detect(m, "YZ", dt.date(2025, 1, 1), dt.date(2025, 1, 31), ["data_quality"])
+        loose = {"data_quality": {"min_missing_days": 7}}  # the theme's own parameter
+        feb_loose = detect(
+            m, "YZ", dt.date(2025, 2, 1), dt.date(2025, 2, 28), ["data_quality"], overrides=loose
+        )
     assert set(feb.findings.entity) == {c_cross, c_code}
+    assert set(feb_loose.findings.entity) == {c_code}  # the 6-day gap is below 7 days
     assert set(jan.findings.entity) == {c_jan, c_cross, c_code, "1999999999", b.cons_no[i_back]}
     assert feb.findings.reason_zh.str.contains("数据质量").all()

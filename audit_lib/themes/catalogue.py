@@ -195,14 +195,14 @@ _THEMES: tuple[Theme, ...] = (
     ),
     Theme(
         "data_quality",
-        1,
+        2,
         "数据质量",
         "data quality: missing, negative, duplicated, backwards, orphans, bad codes",
         "data_quality",
         "customer",
         "low",
         10,
-        {"max_missing_run": 7},
+        {"min_missing_days": 3, "min_missing_supply_days": 1},
         DQ_KINDS,
     ),
 )

@@ -61,7 +61,13 @@ def detect_data_quality(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     wholly before it (an earlier month's bill, a gap or orphan rows that ended before it)
     belongs to an earlier run."""
     built = BuiltMatrix(ctx.bureau, ctx.matrix, ctx.customers)  # no second matrix build
-    hits = quality.run_checks(ctx.mart, ctx.bureau, built=built)
+    hits = quality.run_checks(
+        ctx.mart,
+        ctx.bureau,
+        built=built,
+        min_missing_days=theme.param("min_missing_days"),
+        min_missing_supply_days=theme.param("min_missing_supply_days"),
+    )
     if hits.empty:
         return pd.DataFrame()
     hits = quality.hits_in_period(hits, ctx.start, ctx.end)
