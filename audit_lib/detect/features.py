@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -73,8 +74,13 @@ FEATURES: dict[str, str] = {
 }
 
 
-def check_matrix(values: np.ndarray, *, name: str = "values") -> np.ndarray:
-    """Return ``values`` as a float32 2-D matrix; negative kWh become missing.
+def check_matrix(
+    values: np.ndarray, *, name: str = "values", overwrite_input: bool = False
+) -> np.ndarray:
+    """Return ``values`` as a float32 2-D matrix; negative or infinite kWh become missing.
+
+    A clean matrix is returned as is (one compiled pass, no temporary arrays); otherwise a
+    cleaned copy, or ``values`` cleaned in place with ``overwrite_input`` (float32 only).
 
     Raises
     ------
@@ -85,9 +91,31 @@ def check_matrix(values: np.ndarray, *, name: str = "values") -> np.ndarray:
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise DataError(f"expected a non-empty customers × days matrix, got shape {arr.shape}",
                         field=name)  # fmt: skip
-    if np.isinf(arr).any() or (arr < 0).any():
-        arr = np.where(np.isfinite(arr) & (arr >= 0), arr, np.float32(np.nan))
+    if _has_bad_kwh(arr.reshape(-1) if arr.flags.c_contiguous else arr.ravel()):
+        if not (overwrite_input and np.shares_memory(arr, values)):
+            arr = arr.copy()
+        _clean_rows(arr)
     return arr
+
+
+@numba.njit(cache=True, nogil=True)
+def _has_bad_kwh(flat: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """Whether any value is negative or infinite (NaN is not)."""
+    for v in flat:  # noqa: SIM110 - an explicit loop compiles to an early exit
+        if v < 0 or v == np.inf:
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def _clean_rows(arr: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Negative or infinite values → NaN, in place."""
+    rows, days = arr.shape
+    for i in range(rows):
+        for j in range(days):
+            v = arr[i, j]
+            if v < 0 or v == np.inf:
+                arr[i, j] = np.nan
 
 
 def customer_levels(values: np.ndarray) -> np.ndarray:

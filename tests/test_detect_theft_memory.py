@@ -1,0 +1,58 @@
+"""The theft score's copies avoided at 10⁶ customers give the same results as the copies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from detect_data import make_daily
+
+from audit_lib.detect import theft as theft_module
+from audit_lib.detect.features import check_matrix
+from audit_lib.detect.theft import scorable_rows, score_matrix
+
+
+def dirty(seed: int = 0, n: int = 300, days: int = 120) -> np.ndarray:
+    values, _ = make_daily(np.random.default_rng(seed), n=n, days=days)
+    rng = np.random.default_rng(seed + 1)
+    flat = values.reshape(-1)
+    flat[rng.integers(0, flat.size, 200)] = -3.0
+    flat[rng.integers(0, flat.size, 20)] = np.inf
+    flat[rng.integers(0, flat.size, 20)] = -np.inf
+    return values
+
+
+def test_check_matrix_cleans_like_the_numpy_rule() -> None:
+    values = dirty()
+    want = np.where(np.isfinite(values) & (values >= 0), values, np.float32(np.nan))
+    got = check_matrix(values)
+    np.testing.assert_array_equal(got, want)
+    assert (values < 0).any()  # the input is left alone by default
+    clean = np.abs(np.nan_to_num(values, posinf=1.0, neginf=1.0))
+    assert check_matrix(clean) is clean
+    same = check_matrix(values, overwrite_input=True)
+    assert np.shares_memory(same, values)
+    np.testing.assert_array_equal(values, want)
+
+
+def test_scorable_rows_in_place_equal_the_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(4)
+    values = rng.random((1000, 9), dtype=np.float32)
+    ok = rng.random(1000) < 0.7
+    want = values[ok]
+    monkeypatch.setattr(theft_module, "GATHER_ROWS", 64)  # many blocks, the last one short
+    got = scorable_rows(values, ok, in_place=True)
+    assert np.shares_memory(got, values)
+    np.testing.assert_array_equal(got, want)
+    assert scorable_rows(values, np.ones(1000, bool), in_place=False) is values
+
+
+def test_score_matrix_overwriting_its_input_scores_the_same() -> None:
+    values = dirty(seed=3, n=400, days=150)
+    values[:7, 40:] = np.nan  # too few days: not scorable, so rows are gathered
+    values[7:10] = 0.0  # all zero: not scorable
+    keys = np.array([f"C{i:04d}" for i in range(len(values))])
+    want = score_matrix(values.copy(), keys)
+    got = score_matrix(values, keys, overwrite_input=True)
+    pd.testing.assert_frame_equal(got, want)
+    assert (want.status == "scored").sum() == len(values) - 10
