@@ -34,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from audit_lib.detect.base import InputKind, finalise_scores
+from audit_lib.detect.ecdf import shared_ecdfs
 from audit_lib.detect.ensemble import DefaultEnsemble
 from audit_lib.detect.features import check_matrix, levelled_profile, shape_features
 from audit_lib.detect.inject import inject_absence, inject_theft
@@ -195,7 +196,8 @@ class TheftDetector(BaseDetector):
         self.ensemble_ = DefaultEnsemble(
             members=THEFT_MEMBERS, normaliser=THEFT_NORMALISER, random_state=self.random_state
         )
-        self.ensemble_.fit(orient_features(z, names))
+        with shared_ecdfs():  # ECOD and COPOD sort each column once between them
+            self.ensemble_.fit(orient_features(z, names))
         self.unsup_scores_ = np.asarray(self.ensemble_.decision_scores_)
         self.rule_scores_ = self._rule(feats, names)
 
@@ -267,7 +269,8 @@ class TheftDetector(BaseDetector):
         with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
             self_new = np.mean([m.predict_proba(feats)[:, 1] for m in self.models_], axis=0)
         names = [str(c) for c in self.features_.columns]
-        unsup_new = self.ensemble_.decision_function(orient_features(z, names))
+        with shared_ecdfs():
+            unsup_new = self.ensemble_.decision_function(orient_features(z, names))
         n = len(self.self_scores_)
 
         def ecdf(train: np.ndarray, new: np.ndarray) -> np.ndarray:
