@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import resource
 import sys
 import time
@@ -66,11 +67,17 @@ def evaluate_set(path: Path) -> tuple[float, list[float], float]:
 
 def main() -> None:
     """Run all 17 sets, print the markdown table, write results/odds.json."""
-    from audit_lib.detect.ensemble import DEFAULT_MEMBERS, DEFAULT_NORMALISER, SELECTION
+    from audit_lib.detect.ensemble import (
+        DEFAULT_MEMBERS,
+        DEFAULT_NORMALISER,
+        DEFAULT_WEIGHTS,
+        SELECTION,
+    )
 
     if not (ODDS / "odds_pyod").is_dir():
         sys.exit(f"ODDS sets not found under {ODDS}; see ../shared/data/benchmarks/README.md")
     anchors = published_table()
+    load_start = os.getloadavg()[0]
     rows = []
     for path in sorted((ODDS / "odds_pyod").glob("*.npz")):
         mean, rocs, secs = evaluate_set(path)
@@ -78,7 +85,8 @@ def main() -> None:
                      **{d: anchors[path.stem][d] for d in PUBLISHED}})  # fmt: skip
         print(f"{path.stem}: {mean:.4f} ({secs:.1f}s)", flush=True)
     means = {k: float(np.mean([r[k] for r in rows])) for k in ("ours", *PUBLISHED)}
-    config = f"{'+'.join(DEFAULT_MEMBERS)}, {DEFAULT_NORMALISER}-normalised average"
+    parts = [f"{w:g}×{m}" for m, w in zip(DEFAULT_MEMBERS, DEFAULT_WEIGHTS, strict=True)]
+    config = f"{' + '.join(parts)}, {DEFAULT_NORMALISER}-normalised weighted mean"
     print(f"\nensemble: {config}\nselection: {SELECTION}\n")
     print("| data | ours | " + " | ".join(PUBLISHED) + " |")
     print("|---" * (len(PUBLISHED) + 2) + "|")
@@ -99,6 +107,8 @@ def main() -> None:
         "gap_to_target": gap,
         "per_set": rows,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "seconds": sum(r["seconds"] for r in rows),
+        "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]},
     }
     (RESULTS / "odds.json").write_text(json.dumps(out, indent=1))
 
