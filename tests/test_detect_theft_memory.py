@@ -56,3 +56,13 @@ def test_score_matrix_overwriting_its_input_scores_the_same() -> None:
     got = score_matrix(values, keys, overwrite_input=True)
     pd.testing.assert_frame_equal(got, want)
     assert (want.status == "scored").sum() == len(values) - 10
+
+
+def test_split_reason_equals_str_split() -> None:
+    from audit_lib.detect.theft import split_reason
+
+    reason = pd.Series(["甲乙 / abc d / x", "only", "丙 / def", ""] * 50, index=np.arange(200) * 3)
+    parts = reason.str.split(" / ", n=1, expand=True)
+    zh, en = split_reason(reason)
+    pd.testing.assert_series_equal(zh, parts[0], check_names=False)
+    pd.testing.assert_series_equal(en, parts[1].fillna(parts[0]), check_names=False)

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -111,14 +112,15 @@ class DetectionContext:
 
     @cached_property
     def open_mask(self) -> np.ndarray:
-        """(customers, days) bool: the account was open on that day of :attr:`matrix`."""
-        dates = self.matrix.dates.values.astype("datetime64[D]")
+        """(customers, days) bool: the account was open on that day of :attr:`matrix`
+        (from its open date to the day before its close date; never without an open date)."""
+        first = self.matrix.dates.values.astype("datetime64[D]")[0]
+        days = len(self.matrix.dates)
         opened = np.asarray(self.customers["open_date"], dtype="datetime64[D]")
-        closed = np.asarray(
-            pd.to_datetime(self.customers["close_date"]).fillna(pd.Timestamp.max.normalize()),
-            dtype="datetime64[D]",
-        )
-        return (dates[None, :] >= opened[:, None]) & (dates[None, :] < closed[:, None])
+        closed = np.asarray(pd.to_datetime(self.customers["close_date"]), dtype="datetime64[D]")
+        lo = np.where(np.isnat(opened), days, (opened - first).astype(np.int64))
+        hi = np.where(np.isnat(closed), days, (closed - first).astype(np.int64))
+        return _open_days(np.clip(lo, 0, days), np.clip(hi, 0, days), days)
 
     @cached_property
     def prices(self) -> pd.Series:
@@ -127,3 +129,13 @@ class DetectionContext:
         price = tariffs.set_index("tariff_code")["price"]
         mapped = self.customers["tariff_code"].map(price)
         return pd.Series(mapped.fillna(price.median()).to_numpy(), index=self.customers["cons_no"])
+
+
+@numba.njit(cache=True, nogil=True)
+def _open_days(lo: np.ndarray, hi: np.ndarray, days: int) -> np.ndarray:  # pragma: no cover
+    """Row ``i`` True on the columns ``lo[i]`` to ``hi[i] - 1`` (one pass, no temporaries)."""
+    out = np.zeros((lo.size, days), dtype=np.bool_)
+    for i in range(lo.size):
+        for j in range(lo[i], hi[i]):
+            out[i, j] = True
+    return out

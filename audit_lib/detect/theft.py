@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyod.models.base import BaseDetector
 from scipy.stats import rankdata
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -89,6 +91,12 @@ def orient_features(z: np.ndarray, names: list[str]) -> np.ndarray:
     sign = np.array([DIRECTIONS[names[i]] for i in cols], dtype=np.float64)
     sub = z[:, cols]
     return np.where(sign == 0, np.abs(sub), np.maximum(sub * sign, 0.0))
+
+
+def _fit_ensemble(ensemble: DefaultEnsemble, X: np.ndarray) -> DefaultEnsemble:
+    """Fit the unsupervised view (in a worker thread: OpenMP limited there too)."""
+    with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"), shared_ecdfs():
+        return ensemble.fit(X)  # ECOD and COPOD sort each column once between them
 
 
 def _classifier(seed: int, min_leaf: int = 20) -> HistGradientBoostingClassifier:
@@ -183,7 +191,6 @@ class TheftDetector(BaseDetector):
 
     def _fit(self, X: np.ndarray, groups: np.ndarray | None) -> TheftDetector:
         values = check_matrix(X, name="X")
-        n = values.shape[0]
         rng = np.random.default_rng(self.random_state)
         self.profile_ = levelled_profile(values)
         self.features_ = shape_features(
@@ -193,14 +200,30 @@ class TheftDetector(BaseDetector):
         feats = self.features_.to_numpy(dtype=np.float64)
         z, self.centre_, self.scale_ = robust_standardise(feats)
         names = [str(c) for c in self.features_.columns]
-        self.ensemble_ = DefaultEnsemble(
+        ensemble = DefaultEnsemble(
             members=THEFT_MEMBERS, normaliser=THEFT_NORMALISER, random_state=self.random_state
         )
-        with shared_ecdfs():  # ECOD and COPOD sort each column once between them
-            self.ensemble_.fit(orient_features(z, names))
+        # the unsupervised view needs nothing of the self-supervised one (nor its random
+        # numbers): it fits in a thread of its own meanwhile
+        with ThreadPoolExecutor(max_workers=1) as side:
+            fitting = side.submit(_fit_ensemble, ensemble, orient_features(z, names))
+            self._fit_self_supervised(values, groups, feats, rng)
+            self.ensemble_ = fitting.result()
         self.unsup_scores_ = np.asarray(self.ensemble_.decision_scores_)
         self.rule_scores_ = self._rule(feats, names)
+        parts = (rank01(self.self_scores_), rank01(self.unsup_scores_), rank01(self.rule_scores_))
+        finalise_scores(self, self._blend(*parts))
+        return self
 
+    def _fit_self_supervised(
+        self,
+        values: np.ndarray,
+        groups: np.ndarray | None,
+        feats: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
+        """Cross-fitted classifier of injected copies vs originals: ``self_scores_``."""
+        n = values.shape[0]
         # self-supervision trains on a sample of customers (bounded cost on a whole bureau)
         sample = np.sort(rng.choice(n, min(n, MAX_SELF_SAMPLE), replace=False))
         m = len(sample)
@@ -243,9 +266,6 @@ class TheftDetector(BaseDetector):
         with ThreadPoolExecutor(max_workers=min(len(keys), os.cpu_count() or 1)) as pool:
             self.models_ = list(pool.map(fit_fold, keys))
         self.fold_train_ = [sample[np.flatnonzero(folds[sample] != k)] for k in keys]
-        parts = (rank01(self.self_scores_), rank01(self.unsup_scores_), rank01(self.rule_scores_))
-        finalise_scores(self, self._blend(*parts))
-        return self
 
     @staticmethod
     def _rule(feats: np.ndarray, names: list[str]) -> np.ndarray:
@@ -368,10 +388,23 @@ def score_matrix(
     status[all_zero] = STATUS_ZERO
     status[ok] = STATUS_SCORED
     frame["status"] = status.loc[frame[CONS_NO]].to_numpy()
-    split = frame["reason"].str.split(" / ", n=1, expand=True)
-    frame["reason_zh"], frame["reason_en"] = split[0], split[1].fillna(split[0])
+    frame["reason_zh"], frame["reason_en"] = split_reason(frame["reason"])
     cols = [CONS_NO, "score", "rank", "status", "reason", "reason_zh", "reason_en"]
     return frame[[*cols, "score_self", "score_unsup"]]
+
+
+def split_reason(reason: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``中文 / English`` into its two parts (the whole text for both without `` / ``), as
+    ``str.split(" / ", n=1)`` but in Arrow: ~5x less CPU on 10⁶ reasons."""
+    arr = pa.array(reason.to_numpy(dtype=object), type=pa.large_string())
+    parts = pc.split_pattern(arr, " / ", max_splits=1)
+    first = parts.offsets.to_numpy()[:-1]
+    second = np.where(pc.list_value_length(parts).to_numpy() > 1, first + 1, first)
+    words = parts.flatten()
+    return tuple(
+        words.take(pa.array(at)).to_pandas().astype("str").set_axis(reason.index)
+        for at in (first, second)
+    )
 
 
 def scorable_rows(values: np.ndarray, ok: np.ndarray, *, in_place: bool) -> np.ndarray:
