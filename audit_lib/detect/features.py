@@ -50,6 +50,7 @@ __all__ = [
     "split_scan",
 ]
 CHUNK_ROWS = 50_000  # most rows per kernel call (one thread per core runs the calls)
+PARALLEL_ROWS = 100_000  # from this many rows on, the population profile uses every core
 
 FEATURES: dict[str, str] = {
     "drop_recent": "log(mean of last `recent` days / mean of the `history` days before), adjusted",
@@ -131,12 +132,22 @@ def population_profile(shapes: np.ndarray, smooth: int = 7) -> np.ndarray:
 
 def levelled_profile(values: np.ndarray) -> np.ndarray:
     """:func:`population_profile` of the rows divided by their own mean level, computed
-    without building the divided matrix (a whole copy at 10⁶ customers)."""
+    without building the divided matrix (a whole copy at 10⁶ customers); the columns are
+    split between one thread per core (each column's median is its own)."""
     arr = np.ascontiguousarray(check_matrix(values))
     level = customer_levels(arr)
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = np.where(level > 0, 1.0 / level, np.nan).astype(np.float32)
-    return _smooth_profile(column_nanmedians(arr, inv))
+    days = arr.shape[1]
+    parts = min(os.cpu_count() or 1, max(1, arr.shape[0] // PARALLEL_ROWS))
+    bounds = np.linspace(0, days, parts + 1).astype(int)
+    if parts == 1:
+        return _smooth_profile(column_nanmedians(arr, inv))
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        meds = pool.map(
+            lambda k: column_nanmedians(arr[:, bounds[k] : bounds[k + 1]], inv), range(parts)
+        )
+        return _smooth_profile(np.concatenate(list(meds)))
 
 
 def _smooth_profile(med: np.ndarray, smooth: int = 7) -> np.ndarray:

@@ -57,9 +57,7 @@ def theft_scores(ctx: DetectionContext) -> pd.DataFrame:
     out = scored.assign(
         shape_score=shape,
         score=corroborate.combine(shape, at_drop),
-        step_date=np.where(
-            step >= 0, ctx.matrix.dates[np.maximum(step, 0)].strftime("%Y-%m-%d").to_numpy(), ""
-        ),
+        step_date=np.where(step >= 0, day_labels(ctx.matrix.dates)[np.maximum(step, 0)], ""),
         alarms_at_drop=codes,
     )
     out = out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
@@ -68,6 +66,11 @@ def theft_scores(ctx: DetectionContext) -> pd.DataFrame:
 
 
 STEP_ROWS = 50_000
+
+
+def day_labels(dates: pd.DatetimeIndex) -> np.ndarray:
+    """``YYYY-MM-DD`` of each column (formatted once per day, not once per customer)."""
+    return np.asarray(dates.strftime("%Y-%m-%d").to_numpy(), dtype=object)
 
 
 def step_columns(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
