@@ -6,17 +6,22 @@ All rules are whole-matrix numpy; pandas only formats the hits.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 import pandas as pd
 
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
 from audit_lib.detect.matrix_ops import (
+    CHUNK_ROWS,
     best_window_drop,
     by_chunks,
     deseasonalise,
     nanmean_rows,
-    runs,
     window_means,
 )
 from audit_lib.themes.catalogue import Theme
@@ -54,20 +59,63 @@ def zero_runs(ctx: DetectionContext, theme: Theme) -> tuple[np.ndarray, ...]:
     """
     min_days = int(theme.param("min_zero_days"))
     min_level = theme.param("min_history_kwh_per_day")
-    cols = _period_cols(ctx)
-    values = ctx.matrix.values
+    period = np.flatnonzero(_period_cols(ctx))
+    values, opened = ctx.matrix.values, ctx.open_mask
+    lo, hi = (int(period[0]), int(period[-1]) + 1) if len(period) else (0, 0)
 
     def chunk(s: slice) -> tuple[np.ndarray, ...]:
-        x = values[s]
-        opened = ctx.open_mask[s]
-        length, end = runs(((x == 0) & opened)[:, cols], ((x > 0) | ~opened)[:, cols])
-        level = nanmean_rows(np.where(opened & (x > 0), x, np.nan))
-        return length, end, level
+        return _zero_runs(values[s], opened[s], lo, hi)
 
-    length, end, level = by_chunks(len(values), chunk)
+    length, end, level = by_threads(len(values), chunk)
     level = np.where(np.isfinite(level), level, 0.0)
     hit = _active(ctx) & (length >= min_days) & ((level >= min_level) | (level == 0))
     return hit, length, end, level
+
+
+@numba.njit(cache=True, nogil=True)
+def _zero_runs(
+    x: np.ndarray, opened: np.ndarray, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Per row, in one pass: the longest run of exact zeros on open days within the columns
+    ``lo``..``hi - 1`` (a positive or closed day ends it, a missing one neither counts nor
+    ends it), the column (from ``lo``) where it ends, and the mean kWh of the open positive
+    days (NaN without any) — ``matrix_ops.runs`` and ``nanmean_rows`` fused."""
+    rows, days = x.shape
+    length = np.zeros(rows, dtype=np.int64)
+    end = np.zeros(rows, dtype=np.int64)
+    level = np.full(rows, np.nan)
+    for i in range(rows):
+        run, best, at = 0, 0, 0
+        total, n = 0.0, 0
+        for j in range(days):
+            v, o = x[i, j], opened[i, j]
+            if o and v > 0:
+                total += v
+                n += 1
+            if lo <= j < hi:
+                if v == 0 and o:
+                    run += 1
+                if v > 0 or not o:
+                    run = 0
+                if run > best:
+                    best, at = run, j - lo
+        length[i], end[i] = best, at
+        if n > 0:
+            level[i] = total / n
+    return length, end, level
+
+
+def by_threads(
+    n_rows: int, fn: Callable[[slice], tuple[np.ndarray, ...]]
+) -> tuple[np.ndarray, ...]:
+    """:func:`~audit_lib.detect.matrix_ops.by_chunks` (same chunks, same results) with the
+    chunks shared between one thread per core (their kernels release the GIL)."""
+    starts = range(0, max(n_rows, 1), CHUNK_ROWS)
+    if len(starts) == 1:
+        return by_chunks(n_rows, fn)
+    with ThreadPoolExecutor(max_workers=min(len(starts), os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(lambda i: fn(slice(i, min(i + CHUNK_ROWS, n_rows))), starts))
+    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
 
 
 def detect_zero_consumption(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
@@ -133,7 +181,7 @@ def detect_consumption_drop(ctx: DetectionContext, theme: Theme) -> pd.DataFrame
         drop, at, before = best_window_drop(shape, recent, history, first_col)
         return drop, at, before * level
 
-    drop, at, before_kwh = by_chunks(len(values), chunk)
+    drop, at, before_kwh = by_threads(len(values), chunk)
     hit = _active(ctx) & (drop >= min_drop) & (before_kwh >= min_level)
     rows = np.flatnonzero(hit)
     if not len(rows):
