@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,9 +106,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def _sign_in(browser: Browser, server: Server, user: str) -> tuple[BrowserContext, Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
+    outside: list[str] = []  # requests leaving loopback (an intranet has no route out)
+    context.on("request", lambda r: outside.append(r.url) if _leaves_loopback(r.url) else None)
+    context.outside = outside  # type: ignore[attr-defined]
     page = context.new_page()
     page.goto(f"{server.url}/?token={server.tokens[user]}")
     return context, page
+
+
+def _leaves_loopback(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme in {"http", "https", "ws", "wss"} and parts.hostname != "127.0.0.1"
 
 
 def _open_app(page: Page, server: Server, app: str, css: str) -> None:
@@ -152,6 +161,7 @@ def test_browser_reviewer_filters_opens_and_approves(browser: Browser, server: S
     page.locator(".audit-action-approve").click()
     page.locator(".audit-task-state", has_text="审核通过").wait_for(timeout=30_000)
     _no_stderr_on(page)
+    assert context.outside == []  # type: ignore[attr-defined]
     page.screenshot(path=str(SHOTS / "task_review.png"), full_page=True)
     with server.factory() as session:
         task = session.get(Task, task_id)

@@ -52,6 +52,7 @@ APPS_DIR = Path("voila_apps")
 MAX_KERNELS_ENV = "AUDIT_UI_MAX_KERNELS"
 OUTPUTS_ENV = "AUDIT_OUTPUTS"
 DEFAULT_MAX_KERNELS = 20
+SHARE_DIR = Path(__file__).parent / "share"  # the "audit" Voila template (no CDN requests)
 POOL_SIZE_ENV = "AUDIT_UI_POOL_SIZE"
 DEFAULT_POOL_SIZE = 1
 
@@ -85,6 +86,7 @@ def voila_argv(
         "--VoilaConfiguration.multi_kernel_manager_class=audit_lib.ui.kernels.AuditKernelManager",
         f"--AuditKernelManager.pool_size={pool_size}",
         "--VoilaConfiguration.show_tracebacks=False",
+        "--VoilaConfiguration.template=audit",
         # the page needs only the widget manager: no JupyterLab preview button, no code CSS
         "--VoilaConfiguration.extension_denylist=@voila-dashboards/jupyterlab-preview",
         "--VoilaConfiguration.extension_denylist=jupyterlab_pygments",
@@ -247,6 +249,11 @@ def serve(argv: list[str], env: dict[str, str]) -> None:
     if env.get("AUDIT_DB_URL"):
         env["AUDIT_DB_URL"] = absolute_db_url(env["AUDIT_DB_URL"])
     os.environ.update(env)
+    jupyter_path = [
+        str(SHARE_DIR),
+        *filter(None, os.environ.get("JUPYTER_PATH", "").split(os.pathsep)),
+    ]
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(jupyter_path)  # where the template is found
     if TOKENS_ENV not in os.environ:
         raise AuditError(f"{TOKENS_ENV} is not set")
     AuditVoila.launch_instance(argv=argv)
