@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from pyod.models.copod import COPOD
 from pyod.models.ecod import ECOD
 from pyod.utils.stat_models import column_ecdf
@@ -40,3 +41,23 @@ def test_ecod_and_copod_score_the_same_with_shared_ecdfs() -> None:
     import pyod.models.ecod as ecod_module
 
     assert ecod_module.column_ecdf is column_ecdf  # pyod's own function is back
+
+
+def test_theft_ensemble_in_threads_with_shared_ecdfs_equals_serial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from audit_lib.detect import ensemble as ensemble_module
+    from audit_lib.detect.ensemble import DefaultEnsemble
+    from audit_lib.detect.theft import THEFT_MEMBERS, THEFT_NORMALISER
+
+    x = np.abs(features(3, n=3_000))
+
+    def fit() -> np.ndarray:
+        det = DefaultEnsemble(members=THEFT_MEMBERS, normaliser=THEFT_NORMALISER)
+        return np.asarray(det.fit(x).decision_scores_)
+
+    with shared_ecdfs():
+        threaded = fit()
+    monkeypatch.setattr(ensemble_module.os, "cpu_count", lambda: 1)
+    serial = fit()
+    np.testing.assert_array_equal(threaded, serial)

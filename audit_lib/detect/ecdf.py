@@ -11,6 +11,7 @@ ties given the probability of their last equal, as ``ecdf_terminate_equals_inpla
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import numba
@@ -67,16 +68,18 @@ class _Shared:
     def __init__(self) -> None:
         self.key: np.ndarray | None = None
         self.tails: tuple[np.ndarray, np.ndarray] | None = None
+        self.lock = threading.Lock()  # ECOD and COPOD may fit in two threads at once
 
     def __call__(self, matrix: np.ndarray) -> np.ndarray:
-        if self.key is not None and self.tails is not None and self.key.shape == matrix.shape:
-            if np.array_equal(matrix, self.key):
-                return self.tails[0].copy()
-            if np.array_equal(-matrix, self.key):
-                return self.tails[1].copy()
-        self.key = np.array(matrix, copy=True)
-        self.tails = column_ecdfs(self.key)
-        return self.tails[0].copy()
+        with self.lock:
+            if self.key is not None and self.tails is not None and self.key.shape == matrix.shape:
+                if np.array_equal(matrix, self.key):
+                    return self.tails[0].copy()
+                if np.array_equal(-matrix, self.key):
+                    return self.tails[1].copy()
+            key = np.array(matrix, copy=True)
+            self.key, self.tails = key, column_ecdfs(key)
+            return self.tails[0].copy()
 
 
 @contextlib.contextmanager

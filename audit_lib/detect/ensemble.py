@@ -11,7 +11,9 @@ See :data:`SELECTION` for the record of that choice.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -349,10 +351,17 @@ class DefaultEnsemble(BaseDetector):
         self.weights_ = self.weights or (DEFAULT_WEIGHTS if self.members is None else None)
         if self.weights_ is not None and len(self.weights_) != len(names):
             raise ValueError(f"{len(self.weights_)} weights for {len(names)} members")
-        self.members_ = [
-            make_member(n, random_state=self.random_state, contamination=self.contamination).fit(X)
-            for n in names
-        ]
+
+        def fit_member(name: str) -> Any:
+            member = make_member(
+                name, random_state=self.random_state, contamination=self.contamination
+            )
+            return member.fit(X)
+
+        # members are independent (each its own seed): one thread per core fits them
+        workers = max(1, min(len(names), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            self.members_ = list(pool.map(fit_member, names))
         self.member_train_scores_ = [np.asarray(m.decision_scores_) for m in self.members_]
         train = combine_scores(
             [(s, s) for s in self.member_train_scores_], self.normaliser, weights=self.weights_
