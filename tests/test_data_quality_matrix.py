@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -69,3 +70,21 @@ def test_a_matrix_that_misses_readings_is_not_used(generated: tuple[Path, str]) 
         pd.testing.assert_frame_equal(
             run_checks(mart, bureau, CHECKS, built=short), run_checks(mart, bureau, CHECKS)
         )
+
+
+def test_compiled_missing_runs_equal_the_numpy_runs() -> None:
+    from audit_lib.data.gaps import missing_runs
+    from audit_lib.data.quality_matrix import _missing_runs
+
+    rng = np.random.default_rng(2)
+    values = rng.random((300, 60), dtype=np.float32)
+    values[rng.random(values.shape) < 0.4] = np.nan
+    values[:10] = np.nan  # whole rows missing
+    first = rng.integers(-5, 70, 300)
+    last = rng.integers(-5, 70, 300)
+    for min_days in (1, 3, 7):
+        want = missing_runs(values, first, last, min_days)
+        got = _missing_runs(values, first, last, min_days)
+        for a, b in zip(want, got, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert len(want[0]) > 0  # min_days 7: still some runs (the whole-row gaps)

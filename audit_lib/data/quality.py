@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from audit_lib.data.access import Mart
-from audit_lib.data.gaps import customer_gaps, matrix_gaps
+from audit_lib.data.gaps import customer_gaps
 from audit_lib.data.mart import partitions
 from audit_lib.data.matrix import build_matrix
-from audit_lib.data.quality_matrix import BuiltMatrix, covering, duplicated
+from audit_lib.data.quality_matrix import BuiltMatrix, covering, duplicated, gaps
 from audit_lib.data.schema import (
     BUREAU,
     CONS_NO,
@@ -103,10 +103,7 @@ def _missing(
         if covered is None:
             runs = customer_gaps(mart, code, int(p["min_missing_days"]))
         else:
-            runs = matrix_gaps(
-                covered.values, covered.built.matrix.cons_no, covered.built.customers,
-                covered.d0, covered.d1, int(p["min_missing_days"]),
-            )  # fmt: skip
+            runs = gaps(covered, int(p["min_missing_days"]))
         if len(runs):
             frames.append(runs.assign(bureau=code))
     if not frames:

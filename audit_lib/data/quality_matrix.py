@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -119,3 +120,62 @@ def duplicated(covered: Covered) -> pd.DataFrame:
     if not frames:
         return mapped
     return pd.concat(frames, ignore_index=True)
+
+
+def gaps(covered: Covered, min_days: int) -> pd.DataFrame:
+    """:func:`audit_lib.data.gaps.matrix_gaps` of the covered matrix, runs found by one
+    compiled pass over the rows (no customers × days masks: ~1 GB at 10⁶ customers).
+
+    Returns
+    -------
+    DataFrame
+        ``entity``, ``start``, ``end``, ``days``: runs of at least ``min_days`` days without
+        a reading while the account was open, row by row.
+    """
+    d0, d1 = covered.d0, covered.d1
+    customers = covered.built.customers
+    opened = pd.to_datetime(customers["open_date"])
+    closed = pd.to_datetime(customers["close_date"])
+    first = ((opened - d0).dt.days).clip(lower=0).fillna(0).to_numpy(np.int64)
+    last_open = (closed - pd.Timedelta(days=1)).fillna(d1)
+    last = ((last_open - d0).dt.days).clip(upper=(d1 - d0).days).to_numpy(np.int64)
+    rows, starts, lengths = _missing_runs(covered.values, first, last, min_days)
+    start = pd.date_range(d0, d1, freq="D")[starts]
+    return pd.DataFrame(
+        {
+            "entity": covered.built.matrix.cons_no[rows],
+            "start": start,
+            "end": start + pd.to_timedelta(lengths - 1, unit="D"),
+            "days": lengths,
+        }
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _missing_runs(
+    values: np.ndarray, first: np.ndarray, last: np.ndarray, min_days: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """(row, first column, length) of every run of ≥ ``min_days`` NaN cells within each
+    row's columns ``first``..``last``, row-major (as :func:`gaps.missing_runs`)."""
+    rows, days = values.shape
+    count = 0
+    for sweep in range(2):  # count, then fill
+        if sweep == 1:
+            out_row = np.empty(count, dtype=np.int64)
+            out_start = np.empty(count, dtype=np.int64)
+            out_len = np.empty(count, dtype=np.int64)
+        k = 0
+        for i in range(rows):
+            lo, hi = max(first[i], 0), min(last[i], days - 1)
+            run = 0
+            for j in range(lo, hi + 2):
+                if j <= hi and np.isnan(values[i, j]):
+                    run += 1
+                    continue
+                if run >= min_days:
+                    if sweep == 1:
+                        out_row[k], out_start[k], out_len[k] = i, j - run, run
+                    k += 1
+                run = 0
+        count = k
+    return out_row, out_start, out_len
