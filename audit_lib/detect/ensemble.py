@@ -293,6 +293,15 @@ def combine_scores(
     return np.asarray(np.average(parts, axis=0, weights=weights))
 
 
+SLOW_MEMBERS: tuple[str, ...] = ("INNE_500", "INNE", "LOF", "KNN_k20", "KNN", "KNN_mean", "IForest")
+"""Members whose fit costs most on many rows (measured at 10⁶ × 15: INNE 15 s, IForest 8 s,
+ECOD 6 s, COPOD 2 s, HBOS 0.6 s CPU), started first when members fit in parallel."""
+
+
+def _start_order(name: str) -> int:
+    return SLOW_MEMBERS.index(name) if name in SLOW_MEMBERS else len(SLOW_MEMBERS)
+
+
 class DefaultEnsemble(BaseDetector):
     """Average of normalised pyod detectors: the project's default tabular detector.
 
@@ -358,10 +367,12 @@ class DefaultEnsemble(BaseDetector):
             )
             return member.fit(X)
 
-        # members are independent (each its own seed): one thread per core fits them
+        # members are independent (each its own seed): one thread per core fits them, the
+        # slowest started first so that no core waits on one long member at the end
         workers = max(1, min(len(names), os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            self.members_ = list(pool.map(fit_member, names))
+            started = {n: pool.submit(fit_member, n) for n in sorted(names, key=_start_order)}
+            self.members_ = [started[n].result() for n in names]
         self.member_train_scores_ = [np.asarray(m.decision_scores_) for m in self.members_]
         train = combine_scores(
             [(s, s) for s in self.member_train_scores_], self.normaliser, weights=self.weights_
