@@ -66,3 +66,19 @@ def test_split_reason_equals_str_split() -> None:
     zh, en = split_reason(reason)
     pd.testing.assert_series_equal(zh, parts[0], check_names=False)
     pd.testing.assert_series_equal(en, parts[1].fillna(parts[0]), check_names=False)
+
+
+def test_frame_rows_find_each_customers_input_row() -> None:
+    from audit_lib.detect.base import scores_frame
+    from audit_lib.detect.theft import frame_rows
+
+    rng = np.random.default_rng(8)
+    scores = np.round(rng.random(500), 2)  # many ties
+    scores[rng.random(500) < 0.1] = np.nan
+    keys = np.array([f"K{i:04d}" for i in rng.permutation(500)], dtype=object)
+    frame = scores_frame(keys, scores)
+    rows = frame_rows(frame["cons_no"], keys, scores)
+    np.testing.assert_array_equal(keys[rows].astype(str), frame["cons_no"].to_numpy(dtype=str))
+    ints = np.arange(500)  # keys that are not text: found by lookup instead
+    rows = frame_rows(scores_frame(ints, scores)["cons_no"], ints, scores)
+    np.testing.assert_array_equal(rows, np.argsort(-scores, kind="stable"))

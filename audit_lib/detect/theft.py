@@ -322,13 +322,15 @@ def score_matrix(
     source: str = "<matrix>",
     dates: pd.DatetimeIndex | None = None,
     overwrite_input: bool = False,
+    with_rows: bool = False,
 ) -> pd.DataFrame:
     """Theft-suspicion score of every customer (row) of a customers × days kWh matrix.
 
     ``absences`` is passed to :class:`TheftDetector`. ``dates`` (optional, one per column)
     lets reasons name calendar days. ``overwrite_input`` lets the scorable rows be gathered
     inside ``values`` (float32, no negative kWh) instead of into a copy: at 10⁶ customers
-    the copy is 1.5 GB. Customers with
+    the copy is 1.5 GB. ``with_rows`` adds the input row of each customer (``row``).
+    Customers with
     fewer than ``min_customer_days`` observed days are skipped (score NaN,
     ``status`` ``too_few_days``); customers whose every observed day is zero get their own
     reason and status ``all_zero`` (score NaN: the zero-consumption theme handles them).
@@ -379,18 +381,33 @@ def score_matrix(
         det.features_, recent=recent, history=history, days=days, dates=dates
     )
     frame = scores_frame(key_arr, scores, reason)
-    parts = pd.DataFrame({"score_self": np.full(n, np.nan), "score_unsup": np.full(n, np.nan)},
-                         index=key_arr.astype(str))  # fmt: skip
-    parts.loc[ok, "score_self"] = rank01(det.self_scores_)
-    parts.loc[ok, "score_unsup"] = rank01(det.unsup_scores_)
-    frame = frame.join(parts, on=CONS_NO)
-    status = pd.Series(STATUS_FEW, index=key_arr.astype(str))
+    row = frame_rows(frame[CONS_NO], key_arr, scores)
+    for name, part in (("score_self", det.self_scores_), ("score_unsup", det.unsup_scores_)):
+        col = np.full(n, np.nan)
+        col[ok] = rank01(part)
+        frame[name] = col[row]
+    status = np.full(n, STATUS_FEW, dtype=object)
     status[all_zero] = STATUS_ZERO
     status[ok] = STATUS_SCORED
-    frame["status"] = status.loc[frame[CONS_NO]].to_numpy()
+    frame["status"] = status[row]
     frame["reason_zh"], frame["reason_en"] = split_reason(frame["reason"])
     cols = [CONS_NO, "score", "rank", "status", "reason", "reason_zh", "reason_en"]
-    return frame[[*cols, "score_self", "score_unsup"]]
+    if with_rows:
+        frame["row"] = row
+    return frame[[*cols, "score_self", "score_unsup", *(["row"] if with_rows else [])]]
+
+
+def frame_rows(frame_keys: pd.Series, keys: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Input row of each row of :func:`~audit_lib.detect.base.scores_frame`'s result.
+
+    That frame is ``keys`` sorted by descending score, stably, NaN last: the same order as a
+    stable ascending sort of ``-scores``, checked against the keys (a hash lookup otherwise).
+    """
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    got = frame_keys.to_numpy(dtype=object)
+    if np.array_equal(got, np.asarray(keys, dtype=object)[order]):
+        return order
+    return np.asarray(pd.Index(np.asarray(keys).astype(str)).get_indexer(got))
 
 
 def split_reason(reason: pd.Series) -> tuple[pd.Series, pd.Series]:
