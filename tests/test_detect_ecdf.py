@@ -1,4 +1,4 @@
-"""One sort per column gives pyod's column ECDFs exactly, and ECOD/COPOD scores unchanged."""
+"""Shared column ECDFs, threaded members and the one-pass IForest give pyod's exact scores."""
 
 from __future__ import annotations
 
@@ -61,3 +61,18 @@ def test_theft_ensemble_in_threads_with_shared_ecdfs_equals_serial(
     monkeypatch.setattr(ensemble_module.os, "cpu_count", lambda: 1)
     serial = fit()
     np.testing.assert_array_equal(threaded, serial)
+
+
+def test_fast_iforest_equals_pyods_iforest() -> None:
+    from pyod.models.iforest import IForest
+
+    from audit_lib.detect.ensemble import FastIForest
+
+    x, new = features(4, n=4_000), features(5, n=500)
+    want = IForest(contamination=0.1, random_state=3).fit(x)
+    got = FastIForest(contamination=0.1, random_state=3).fit(x)
+    np.testing.assert_array_equal(got.decision_scores_, want.decision_scores_)
+    assert got.threshold_ == want.threshold_ and got.detector_.offset_ == want.detector_.offset_
+    np.testing.assert_array_equal(got.labels_, want.labels_)
+    np.testing.assert_array_equal(got.decision_function(new), want.decision_function(new))
+    assert got.detector_.get_params() == want.detector_.get_params()
