@@ -31,6 +31,11 @@ def theft_scores(ctx: DetectionContext) -> pd.DataFrame:
         corroborated, ``rank`` re-numbered), plus ``shape_score`` (consumption alone), ``step_date`` and
         ``alarms_at_drop`` (codes, ``""`` if none); most suspicious first.
     """
+    return scored_rows(ctx)[0]
+
+
+def scored_rows(ctx: DetectionContext) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`theft_scores` and, per row of it, the customer's row in the context."""
     zero_days = int(get_theme("zero_consumption").param("min_zero_days"))
     values = corroborate.mask_zero_runs(ctx.matrix.values, zero_days, ctx.open_mask)
     active = (ctx.customers["status"] == "active").to_numpy()
@@ -60,10 +65,11 @@ def theft_scores(ctx: DetectionContext) -> pd.DataFrame:
         score=corroborate.combine(shape, at_drop),
         step_date=np.where(step >= 0, day_labels(ctx.matrix.dates)[np.maximum(step, 0)], ""),
         alarms_at_drop=codes,
+        context_row=rows,
     )
     out = out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
-    return out
+    return out, out.pop("context_row").to_numpy()
 
 
 STEP_ROWS = 50_000
@@ -90,14 +96,15 @@ def step_columns(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def detect_theft_suspicion(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     """The top ``top_share`` of customers by corroborated theft score, with evidence."""
-    scored = theft_scores(ctx)
+    scored, context_rows = scored_rows(ctx)
     ctx.extras["theft_scores"] = scored[["cons_no", "score", "rank", "shape_score"]]
     k = max(1, int(np.ceil(theme.param("top_share") * len(scored))))
     top = scored.head(k)
+    rows = context_rows[:k][(top["score"] >= theme.param("min_score")).to_numpy()]
     top = top[top["score"] >= theme.param("min_score")]
     if top.empty:
         return pd.DataFrame()
-    cust = ctx.customers.set_index("cons_no").loc[top["cons_no"]]
+    cust = ctx.customers.iloc[rows]
     events = ctx.meter_events
     events = events[
         events["code"].isin(OTHER_ALARMS + corroborate.TAMPER_CODES)
@@ -121,7 +128,6 @@ def detect_theft_suspicion(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
                   np.where(alarm != "", "; alarms " + alarm, ""))  # fmt: skip
     out["reason_zh"] = top["reason_zh"].to_numpy() + zh
     out["reason_en"] = top["reason_en"].to_numpy() + en
-    rows = pd.Index(ctx.customers["cons_no"]).get_indexer(out["entity"])
     recent = ctx.matrix.values[rows][:, -90:]
     history = ctx.matrix.values[rows][:, :-90]
     gap = np.nan_to_num(nanmean_rows(history) - nanmean_rows(recent))
