@@ -219,9 +219,11 @@ def detect_peer_low(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     window = int(theme.param("window_days"))
     max_ratio = theme.param("max_ratio_to_peers")
     min_peers = int(theme.param("min_peers"))
-    cols = np.flatnonzero(_period_cols(ctx))[-window:]
-    x = np.where(ctx.open_mask[:, cols], ctx.matrix.values[:, cols], np.nan)
-    open_share = ctx.open_mask[:, cols].mean(axis=1)
+    last = np.flatnonzero(_period_cols(ctx))[-window:]
+    cols = slice(int(last[0]), int(last[-1]) + 1) if len(last) else slice(0, 0)  # consecutive
+    opened = ctx.open_mask[:, cols]
+    x = np.where(opened, ctx.matrix.values[:, cols], np.float32(np.nan))
+    open_share = opened.mean(axis=1)
     mean = nanmean_rows(x)
     cust = ctx.customers
     band = np.floor(np.log2(np.maximum(cust["capacity_kva"].to_numpy(dtype=float), 1.0)))
