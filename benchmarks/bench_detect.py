@@ -17,7 +17,8 @@ exactly those as history (``run.HISTORY_DAYS`` is set in the child), so the matr
 is exactly customers × ``--days``.
 
 The machine is shared: the 1-minute load average is recorded beside every figure.
-Results go to ``benchmarks/results/detect.json``.
+Results go to ``benchmarks/results/detect.json`` (10⁶ customers, the target's size) or
+``benchmarks/results/detect-<customers>.json`` (any other size).
 
 Run: ``.venv/bin/python benchmarks/bench_detect.py [--customers 1000000] [--days 365]
 [--runs 1] [--slice 10000]``
@@ -40,7 +41,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "results" / "detect.json"
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+TARGET_CUSTOMERS = 1_000_000
 START = dt.date(2025, 1, 1)
 TARGET_SECONDS = 60.0
 TARGET_RSS_MB = 8192.0
@@ -213,7 +215,7 @@ def run_child(args: list[str]) -> dict[str, Any]:
 def main() -> None:
     """Generate (or reuse) the city, time detect and the naive slice, write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=TARGET_CUSTOMERS)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--runs", type=int, default=1)
@@ -271,9 +273,16 @@ def main() -> None:
         "generation_seconds": gen_s,
         "cpu_count": os.cpu_count(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    results = results_path(args.customers)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {results.relative_to(ROOT)}")
+
+
+def results_path(customers: int) -> Path:
+    """``detect.json`` at the target's 10⁶ customers, ``detect-<customers>.json`` otherwise."""
+    name = "detect" if customers == TARGET_CUSTOMERS else f"detect-{customers}"
+    return RESULTS_DIR / f"{name}.json"
 
 
 if __name__ == "__main__":
