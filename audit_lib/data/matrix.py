@@ -165,7 +165,7 @@ def build_matrix(
     dates = pd.date_range(s, e, freq="D")
     if len(dates) == 0:
         raise DataError(f"empty period {s}..{e}", field="end")
-    given = None if customers is None else np.asarray(list(customers), dtype=object)
+    given = None if customers is None else _object_array(customers)
     d = len(dates)
     expected = len(given) if given is not None else _customer_rows(mart, bureau)
     # beside the customer index: numba's loops and the zeroed cells (all-zero bits until
@@ -217,6 +217,15 @@ def build_matrix(
         orphans=orphans,
         ledger=ledger,
     )
+
+
+def _object_array(values: Iterable[str]) -> np.ndarray:
+    """The customer numbers as an object array (a pandas Series or array without a Python
+    loop over its 10⁶ elements)."""
+    if isinstance(values, pd.Series | pd.Index | np.ndarray):
+        return np.asarray(values.to_numpy(dtype=object) if not isinstance(values, np.ndarray)
+                          else values.astype(object, copy=False))  # fmt: skip
+    return np.asarray(list(values), dtype=object)
 
 
 def _customer_rows(mart: Mart, bureau: str) -> int:
