@@ -130,12 +130,18 @@ def population_profile(shapes: np.ndarray, smooth: int = 7) -> np.ndarray:
     return _smooth_profile(column_nanmedians(arr, np.ones(arr.shape[0], np.float32)), smooth)
 
 
-def levelled_profile(values: np.ndarray) -> np.ndarray:
+def levelled_profile(
+    values: np.ndarray, *, level: np.ndarray | None = None, checked: bool = False
+) -> np.ndarray:
     """:func:`population_profile` of the rows divided by their own mean level, computed
     without building the divided matrix (a whole copy at 10⁶ customers); the columns are
-    split between one thread per core (each column's median is its own)."""
-    arr = np.ascontiguousarray(check_matrix(values))
-    level = customer_levels(arr)
+    split between one thread per core (each column's median is its own).
+
+    ``level`` (the rows' :func:`customer_levels`) and ``checked`` (``values`` came from
+    :func:`check_matrix`) spare passes over a matrix the caller has already been through.
+    """
+    arr = np.ascontiguousarray(values if checked else check_matrix(values), dtype=np.float32)
+    level = customer_levels(arr) if level is None else level
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = np.where(level > 0, 1.0 / level, np.nan).astype(np.float32)
     days = arr.shape[1]
@@ -164,6 +170,8 @@ def shape_features(
     history: int = 90,
     first_weekday: int = 0,
     profile: np.ndarray | None = None,
+    level: np.ndarray | None = None,
+    checked: bool = False,
 ) -> pd.DataFrame:
     """Compute :data:`FEATURES` for every customer (row) of ``values``.
 
@@ -179,6 +187,9 @@ def shape_features(
         Day of week of column 0 (Monday = 0), for the weekly-pattern feature.
     profile
         Population curve to divide out; by default the median of these customers' shapes.
+    level, checked
+        As in :func:`levelled_profile`: the rows' mean levels if known, and whether
+        ``values`` already came from :func:`check_matrix`.
 
     Returns
     -------
@@ -186,15 +197,15 @@ def shape_features(
         One row per customer (same order as ``values``), one float64 column per feature;
         NaN where a feature cannot be computed (e.g. nothing observed).
     """
-    arr = np.ascontiguousarray(check_matrix(values))
+    arr = np.ascontiguousarray(values if checked else check_matrix(values), dtype=np.float32)
     n = arr.shape[0]
     if groups is not None and len(groups) != n:
         raise DataError(f"{len(groups)} group codes for {n} customers", field="groups")
-    level = customer_levels(arr)
+    level = customer_levels(arr) if level is None else level
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = np.where(level > 0, 1.0 / level, np.nan).astype(np.float32)
     if profile is None:
-        profile = levelled_profile(arr)
+        profile = levelled_profile(arr, level=level, checked=True)
     prof = np.ascontiguousarray(profile, dtype=np.float32)
     out = np.empty((n, len(KERNEL_FEATURES)))
 

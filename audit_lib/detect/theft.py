@@ -38,7 +38,12 @@ from threadpoolctl import threadpool_limits
 from audit_lib.detect.base import InputKind, finalise_scores
 from audit_lib.detect.ecdf import shared_ecdfs
 from audit_lib.detect.ensemble import DefaultEnsemble
-from audit_lib.detect.features import check_matrix, levelled_profile, shape_features
+from audit_lib.detect.features import (
+    check_matrix,
+    customer_levels,
+    levelled_profile,
+    shape_features,
+)
 from audit_lib.detect.inject import inject_absence, inject_theft
 from audit_lib.detect.rowstats import row_levels
 
@@ -190,12 +195,13 @@ class TheftDetector(BaseDetector):
             return self._fit(X, groups)
 
     def _fit(self, X: np.ndarray, groups: np.ndarray | None) -> TheftDetector:
-        values = check_matrix(X, name="X")
+        values = np.ascontiguousarray(check_matrix(X, name="X"))
         rng = np.random.default_rng(self.random_state)
-        self.profile_ = levelled_profile(values)
+        level = customer_levels(values)  # once for the profile and the features
+        self.profile_ = levelled_profile(values, level=level, checked=True)
         self.features_ = shape_features(
             values, groups, recent=self.recent, history=self.history,
-            first_weekday=self.first_weekday, profile=self.profile_,
+            first_weekday=self.first_weekday, profile=self.profile_, level=level, checked=True,
         )  # fmt: skip
         feats = self.features_.to_numpy(dtype=np.float64)
         z, self.centre_, self.scale_ = robust_standardise(feats)
