@@ -8,18 +8,25 @@ DEMO_DIR ?= demo
 DEMO_ARGS ?= --bureaus 5 --customers 20000 --days 730 --start 2024-01-01 --seed 7
 DEMO_PERIOD ?= 2025-01..2025-12
 
-.PHONY: demo test install fonts sysdeps lint typecheck pytest clean-demo
+.PHONY: demo test install fonts sysdeps lint typecheck pytest clean-demo lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Re-resolve the dependencies from pyproject.toml alone and pin the result in constraints.txt.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade -e '.[dev]'
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt
+	touch $(STAMP)
 
 ## Debian packages: Chromium for the browser tests, a CJK font for charts and pages.
 ## Installed once (each step is skipped when already present).
