@@ -25,15 +25,16 @@ from pyod.models.ecod import ECOD
 from pyod.models.gmm import GMM
 from pyod.models.hbos import HBOS
 from pyod.models.iforest import IForest
-from pyod.models.inne import INNE
+from pyod.models.inne import INNE, MIN_FLOAT
 from pyod.models.knn import KNN
 from pyod.models.loda import LODA
 from pyod.models.lof import LOF
 from pyod.models.pca import PCA
-from pyod.utils.utility import invert_order
+from pyod.utils.utility import MAX_INT, invert_order
 from sklearn.ensemble import IsolationForest
+from sklearn.metrics import euclidean_distances
 from sklearn.utils.extmath import row_norms
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, check_random_state
 
 from audit_lib.detect.base import InputKind, finalise_scores
 
@@ -184,7 +185,27 @@ class FastINNE(INNE):
     and a compiled kernel picks, per set, the smallest covering sphere.
     """
 
-    BLOCK_ROWS = 1024
+    BLOCK_ROWS = 128  # a block's distances to every centre (~1.6 MB) stay in the cache
+
+    def _fit(self, X: np.ndarray) -> FastINNE:
+        """pyod's ``_fit`` (same centres, radii and ratios), each set's centres drawn by
+        :func:`legacy_choice` instead of ``RandomState.choice``'s whole permutation in
+        Python-visible steps (the same draws: ~3x less CPU, 200 sets over 10⁶ rows)."""
+        n_samples, n_features = X.shape
+        m = self.max_samples_
+        self._centroids = np.empty([self.n_estimators, m, n_features])
+        self._ratio = np.empty([self.n_estimators, m])
+        self._centroids_radius = np.empty([self.n_estimators, m])
+        random_state = check_random_state(self.random_state)
+        self._seeds = random_state.randint(MAX_INT, size=self.n_estimators)
+        for i in range(self.n_estimators):
+            self._centroids[i] = X[legacy_choice(int(self._seeds[i]), n_samples, m)]
+            center_dist = euclidean_distances(self._centroids[i], self._centroids[i], squared=True)
+            np.fill_diagonal(center_dist, np.inf)
+            self._centroids_radius[i] = np.amin(center_dist, axis=1)
+            cnn_radius = self._centroids_radius[i][np.argmin(center_dist, axis=1)]
+            self._ratio[i] = 1 - (cnn_radius + MIN_FLOAT) / (self._centroids_radius[i] + MIN_FLOAT)
+        return self
 
     def _score_samples(self, X: np.ndarray) -> np.ndarray:
         X = check_array(X, accept_sparse=False)
@@ -193,22 +214,28 @@ class FastINNE(INNE):
         cc = row_norms(centres, squared=True)
         radius = np.ascontiguousarray(self._centroids_radius, dtype=np.float64)
         ratio = np.ascontiguousarray(self._ratio, dtype=np.float64)
+        xx = row_norms(X, squared=True)
         scores = np.empty(X.shape[0])
         for lo in range(0, X.shape[0], self.BLOCK_ROWS):
             xb = X[lo : lo + self.BLOCK_ROWS]
-            dist = -2.0 * (xb @ centres.T)
-            dist += row_norms(xb, squared=True)[:, None]
-            dist += cc[None, :]
-            np.maximum(dist, 0.0, out=dist)
-            scores[lo : lo + len(xb)] = _inne_scores(dist, radius, ratio)
+            scores[lo : lo + len(xb)] = _inne_scores(
+                xb @ centres.T, xx[lo : lo + len(xb)], cc, radius, ratio
+            )
         return -scores
 
 
 @numba.njit(cache=True, nogil=True)
-def _inne_scores(dist: np.ndarray, radius: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+def _inne_scores(
+    prod: np.ndarray, xx: np.ndarray, cc: np.ndarray, radius: np.ndarray, ratio: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
     """Mean isolation score per row: per set, the ratio of the smallest sphere covering the
-    row (first on ties, as ``nanargmin``), 1 when no sphere covers it."""  # pragma: no cover
-    rows = dist.shape[0]
+    row (first on ties, as ``nanargmin``), 1 when no sphere covers it.
+
+    ``prod`` holds the rows' dot products with the centres; the squared distance is
+    finished here in scikit-learn's order, ``max(-2 prod + |x|² + |c|², 0)``, so it is the
+    same number without three more passes over a rows × centres temporary.
+    """
+    rows = prod.shape[0]
     n_est, m = radius.shape
     out = np.empty(rows)
     for r in range(rows):
@@ -217,11 +244,78 @@ def _inne_scores(dist: np.ndarray, radius: np.ndarray, ratio: np.ndarray) -> np.
             best, score, found = 0.0, 1.0, False
             for k in range(m):
                 rad = radius[i, k]
-                if dist[r, i * m + k] <= rad and (not found or rad < best):
+                d = max(-2.0 * prod[r, i * m + k] + xx[r] + cc[i * m + k], 0.0)
+                if d <= rad and (not found or rad < best):
                     best, score, found = rad, ratio[i, k], True
             total += score
         out[r] = total / n_est
     return out
+
+
+def legacy_choice(seed: int, n: int, size: int) -> np.ndarray:
+    """``np.random.RandomState(seed).choice(n, size, replace=False)``, the same numbers.
+
+    That call shuffles ``arange(n)`` (Fisher–Yates from the last position down, each swap
+    partner drawn by masked rejection from 32-bit Mersenne-Twister outputs) and keeps the
+    first ``size``. Here the outputs are drawn in bulk from the same generator, the swap
+    partners found by a compiled pass, and only the ``size`` kept positions are traced back
+    through the swaps (no shuffle of a whole array).
+    """
+    if not 0 <= size <= min(n, 64) or n >= 2**31:
+        return np.random.RandomState(seed).choice(n, size, replace=False)
+    gen = np.random.RandomState(seed)
+    partner = np.zeros(n, dtype=np.int64)
+    i = n - 1
+    chunk = n + n // 2 + 64  # expected draws < 2 per position, ~1.4 on average
+    while i > 0:
+        i = _swap_partners(partner, i, gen.randint(0, 2**32, size=chunk, dtype=np.uint32))
+        chunk = i // 2 + 64
+    return _trace_back(partner, size)
+
+
+@numba.njit(cache=True, nogil=True)
+def _swap_partners(partner: np.ndarray, i: int, draws: np.ndarray) -> int:  # pragma: no cover
+    """Swap partner of each legacy shuffle step from position ``i`` down, from ``draws``;
+    returns the position still to do (0 when done). A step cut short by the end of
+    ``draws`` restarts with the next draws, as its rejected draws would have been dropped."""
+    p = 0
+    while i > 0:
+        mask = i | (i >> 1)  # the smallest 2^b - 1 >= i
+        mask |= mask >> 2
+        mask |= mask >> 4
+        mask |= mask >> 8
+        mask |= mask >> 16
+        while True:
+            if p == len(draws):
+                return i
+            j = np.int64(draws[p]) & mask
+            p += 1
+            if j <= i:
+                break
+        partner[i] = j
+        i -= 1
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _trace_back(partner: np.ndarray, size: int) -> np.ndarray:  # pragma: no cover
+    """Values at positions ``0..size-1`` after swapping ``i`` with ``partner[i]`` for
+    ``i = n-1 … 1`` in ``arange(n)``: each position followed back through the swaps
+    (``slot[v]`` = 1 + the kept position now at ``v``, 0 for none: one byte per row)."""
+    n = len(partner)
+    slot = np.zeros(n, dtype=np.int8)
+    for q in range(size):
+        slot[q] = q + 1
+    for i in range(1, n):
+        j = partner[i]
+        a, b = slot[i], slot[j]
+        if a or b:
+            slot[i], slot[j] = b, a
+    pos = np.empty(size, dtype=np.int64)
+    for v in range(n):
+        if slot[v]:
+            pos[slot[v] - 1] = v
+    return pos
 
 
 def make_member(name: str, *, random_state: int | None = 0, contamination: float = 0.1) -> Any:
