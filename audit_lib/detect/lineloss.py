@@ -10,6 +10,7 @@ high (高损), negative (负损), not computable.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -17,7 +18,10 @@ from typing import Any
 import numba
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from audit_lib.data.access import months_between
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
 from audit_lib.detect.matrix_ops import deseasonalise, row_corr
@@ -84,13 +88,8 @@ def area_balance(ctx: DetectionContext) -> AreaBalance:
     index = pd.Index(areas)
     cust_area = index.get_indexer(ctx.customers["area_id"].astype(str))
     dates = ctx.matrix.dates
-    n_areas, d = len(areas), len(dates)
-    supply = np.full((n_areas, d), np.nan)
-    rows = ctx.mart.area_supply(ctx.bureau, dates[0].date(), dates[-1].date())
-    r = index.get_indexer(rows["area_id"].astype(str))
-    c = dates.get_indexer(pd.DatetimeIndex(rows["date"]))
-    ok = (r >= 0) & (c >= 0)
-    supply[r[ok], c[ok]] = rows["supply_kwh"].to_numpy(dtype=float)[ok]
+    n_areas = len(areas)
+    supply = supply_matrix(ctx, index, dates)
     consumed, read, opened = _area_sums(
         ctx.matrix.values, ctx.open_mask, cust_area.astype(np.int64), n_areas
     )
@@ -102,6 +101,42 @@ def area_balance(ctx: DetectionContext) -> AreaBalance:
 
 
 _BALANCE_KEY = "_area_balance"
+
+
+def supply_matrix(ctx: DetectionContext, areas: pd.Index, dates: pd.DatetimeIndex) -> np.ndarray:
+    """(areas, days) kWh through each area's transformer meter (NaN = not read).
+
+    Reads the bureau's ``area_supply`` files of the months of ``dates`` with Arrow, the area
+    codes as the files' dictionaries (one lookup per dictionary entry, not per row), so no
+    Python string per row is made. Rows of unknown areas or outside ``dates`` are left out;
+    a repeated (area, day) keeps the value of the last row in file order (as a DuckDB scan
+    of the same files assigned row by row would).
+    """
+    supply = np.full((len(areas), len(dates)), np.nan)
+    if not len(dates) or not len(areas):
+        return supply
+    first = (dates[0].date() - dt.date(1970, 1, 1)).days
+    months = months_between(dates[0].date(), dates[-1].date())
+    for path in ctx.mart.files("area_supply", [ctx.bureau], months):
+        table = pq.ParquetFile(path, read_dictionary=["area_id"]).read(
+            columns=["area_id", "date", "supply_kwh"]
+        )
+        for batch in table.to_batches():
+            rows = _dictionary_rows(batch.column(0), areas)
+            cols = batch.column(1).cast(pa.int32()).fill_null(-1).to_numpy() - first
+            kwh = batch.column(2).cast(pa.float64()).fill_null(np.nan).to_numpy()
+            ok = (rows >= 0) & (cols >= 0) & (cols < len(dates)) & batch.column(1).is_valid()
+            supply[rows[ok], cols[ok]] = kwh[ok]
+    return supply
+
+
+def _dictionary_rows(codes: pa.Array, areas: pd.Index) -> np.ndarray:
+    """Row of ``areas`` of every entry of ``codes`` (−1: unknown or null)."""
+    if not isinstance(codes, pa.DictionaryArray):
+        codes = codes.dictionary_encode()
+    known = areas.get_indexer(pd.Index(codes.dictionary.cast(pa.string()).to_pylist()))
+    index = codes.indices.fill_null(-1).to_numpy().astype(np.int64)
+    return np.where(index >= 0, known[np.maximum(index, 0)], -1)
 
 
 @numba.njit(cache=True, nogil=True)
