@@ -1,5 +1,6 @@
-"""The missing and duplicate checks read a matrix already built (a detection context's) and
-find exactly the hits of their own way (own matrix build, DuckDB GROUP BY per partition)."""
+"""The missing, duplicate and orphan checks read a matrix already built (a detection context's)
+and find exactly the hits of their own way (own matrix build, DuckDB GROUP BY per partition,
+an anti-join of every reading)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from audit_lib.data.quality_matrix import BuiltMatrix, covering
 from audit_lib.detect.context import DetectionContext
 
 START = dt.date(2025, 1, 1)
-CHECKS = ["missing_readings", "duplicate_readings"]
+CHECKS = ["missing_readings", "duplicate_readings", "orphans"]
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,8 @@ def test_checks_on_a_built_matrix_find_the_same_hits(generated: tuple[Path, str]
         reused = run_checks(mart, bureau, CHECKS, built=built)
     counts = own["check"].value_counts()
     assert counts["missing_readings"] > 10 and counts["duplicate_readings"] > 3
+    orphan_readings = own[(own.check == "orphans") & own.detail.str.startswith("readings")]
+    assert len(orphan_readings) > 0
     assert (own.entity.str.startswith("9") & (own.check == "duplicate_readings")).sum() == 0
     pd.testing.assert_frame_equal(reused, own)
 
@@ -88,3 +91,37 @@ def test_compiled_missing_runs_equal_the_numpy_runs() -> None:
         for a, b in zip(want, got, strict=True):
             np.testing.assert_array_equal(a, b)
     assert len(want[0]) > 0  # min_days 7: still some runs (the whole-row gaps)
+
+
+def test_orphan_readings_from_the_ledger_equal_the_anti_join(tmp_path: Path) -> None:
+    """Strays that are not orphans (another bureau's customer, no date) and orphans without
+    a ``cons_no`` give the same hits from the ledger as from every reading."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    generate_demo(tmp_path, DemoConfig(bureaus=2, customers=400, days=60, start=START, seed=5))
+    root = tmp_path / "mart"
+    with Mart(root) as mart:
+        bureau, other = mart.bureau_codes()[:2]
+        theirs = str(mart.customers(other)["cons_no"].iloc[0])
+        mine = str(mart.customers(bureau)["cons_no"].iloc[0])
+    month = root / "readings" / f"bureau={bureau}" / "month=2025-02"
+    kwh_type = pq.read_schema(sorted(month.glob("*.parquet"))[0]).field("kwh").type
+    day = dt.date(2025, 2, 3)
+    extra = pa.table(
+        {
+            "cons_no": [theirs, None, None, "X-ORPHAN", "X-ORPHAN", mine],
+            "date": pa.array([day, day, dt.date(2025, 2, 9), day, dt.date(2025, 2, 5), None]),
+            "kwh": pa.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], kwh_type),
+        }
+    )
+    pq.write_table(extra, month / "zz-extra.parquet")
+    with Mart(root) as mart:
+        own = run_checks(mart, bureau, ["orphans"])
+        built = context_matrix(mart, bureau, history=59, start=59)
+        assert covering(mart, bureau, built) is not None
+        reused = run_checks(mart, bureau, ["orphans"], built=built)
+    readings = own[own.detail.str.startswith("readings")]
+    assert "X-ORPHAN" in set(readings.entity) and theirs not in set(readings.entity)
+    assert readings.entity.isna().any()
+    pd.testing.assert_frame_equal(reused, own)

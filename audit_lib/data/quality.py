@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 
 from audit_lib.data.access import Mart
 from audit_lib.data.gaps import customer_gaps
 from audit_lib.data.mart import partitions
 from audit_lib.data.matrix import build_matrix
-from audit_lib.data.quality_matrix import BuiltMatrix, covering, duplicated, gaps
+from audit_lib.data.quality_matrix import BuiltMatrix, Covered, covering, duplicated, gaps
 from audit_lib.data.schema import (
     BUREAU,
     CONS_NO,
@@ -46,10 +47,14 @@ class Check:
     name_zh: str
     name_en: str
     tables: tuple[str, ...]
-    query: Callable[[str, dict[str, float]], str] | None = None
+    query: Callable[..., str] | None = None
     run: Callable[[Mart, str | None, dict[str, float], BuiltMatrix | None], pd.DataFrame] | None = (
         None
     )
+    strays: bool = False
+    """The query reads of ``readings`` only the rows of no customer of the bureau: with a
+    matrix that covers the bureau, it is given those rows from the scan's ledger instead
+    (``query(name, params, readings=<relation>)``)."""
 
 
 def _in(values: Iterable[str]) -> str:
@@ -254,7 +259,13 @@ _ORPHAN_DAYS = {
 }
 
 
-def _orphans(check: str, p: dict[str, float]) -> str:
+def _orphans(check: str, p: dict[str, float], readings: str = "readings") -> str:
+    """Rows whose key is in no row of its master table, grouped per key and table.
+
+    ``readings`` names the relation read for the readings table (a covering matrix's stray
+    rows, see :func:`_stray_readings`); the other tables are read whole.
+    """
+    sources = {"readings": readings}
     parts = []
     for table, col, ref, ref_col, kind in (
         ("readings", "cons_no", "customers", "cons_no", "customer"),
@@ -270,7 +281,7 @@ def _orphans(check: str, p: dict[str, float]) -> str:
                printf('%s 中 %d 行的 {col} 不在 {ref} 中 / %d {table} rows not in {ref}',
                       '{table}', count(*), count(*)) AS detail,
                any_value(t.bureau) AS bureau
-        FROM {table} t ANTI JOIN {ref} r ON t.{col} = r.{ref_col}
+        FROM {sources.get(table, table)} t ANTI JOIN {ref} r ON t.{col} = r.{ref_col}
         WHERE {_bureau("t")} GROUP BY t.{col}""")
     return " UNION ALL ".join(parts)
 
@@ -311,7 +322,8 @@ CHECKS: dict[str, Check] = {
         Check("bill_kwh_mismatch", "电量与示数不符", "billed kWh ≠ register × multiplier",
               ("bills", "meters"), _bill_kwh),
         Check("orphans", "孤立记录", "orphan rows",
-              ("readings", "bills", "meters", "customers", "area_supply", "areas"), _orphans),
+              ("readings", "bills", "meters", "customers", "area_supply", "areas"), _orphans,
+              strays=True),
         Check("bad_codes", "代码越界", "codes outside their code lists",
               ("customers", "bills", "meter_events", "tickets", "tariffs"), _codes),
     )
@@ -349,13 +361,34 @@ def run_check(
         hits = check.run(mart, bureau, {**DEFAULTS, **params}, built)
         return hits.sort_values(["entity", "date"], ignore_index=True)[HIT_COLUMNS]
     assert check.query is not None
-    sql = check.query(name, {**DEFAULTS, **params})
+    covered = covering(mart, bureau, built) if check.strays else None
     cur = mart.con.cursor()
     try:
+        if covered is None:
+            sql = check.query(name, {**DEFAULTS, **params})
+        else:
+            cur.register(_STRAY_VIEW, _stray_readings(covered, bureau))
+            sql = check.query(name, {**DEFAULTS, **params}, readings=_STRAY_VIEW)
         frame = cur.execute(f"SELECT * FROM ({sql}) ORDER BY ALL", {"bureau": bureau}).df()
     finally:
         cur.close()
     return frame[HIT_COLUMNS]
+
+
+_STRAY_VIEW = "_dq_stray_readings"
+
+
+def _stray_readings(covered: Covered, bureau: str | None) -> pa.Table:
+    """The readings of the bureau that fit no row of its covering matrix (``cons_no``,
+    ``date``, ``bureau``), from the scan's ledger.
+
+    Every reading whose ``cons_no`` is in no customers table is among them (with those of
+    another bureau's customers and the rows without a date, which a query against every
+    customer drops), so a query for orphan readings gives the same hits on them as on all
+    readings, without scanning them again.
+    """
+    strays = covered.ledger.strays
+    return strays.append_column(BUREAU, pa.array([bureau] * strays.num_rows, pa.string()))
 
 
 def run_checks(
