@@ -245,35 +245,81 @@ def _split_scan(x: np.ndarray, m: int, min_seg: float, res: np.ndarray) -> None:
 
 @numba.njit(cache=True, nogil=True)
 def _select(a: np.ndarray, n: int, k: int) -> float:  # pragma: no cover - compiled
-    """The ``k``-th smallest of ``a[:n]`` (0-based), partially reordering ``a[:n]`` in place
-    so that ``a[:k]`` holds values ≤ it (Hoare quickselect, median-of-three pivot)."""
-    lo, hi = 0, n - 1
-    while hi > lo:
-        mid = (lo + hi) // 2
-        if a[mid] < a[lo]:
-            a[mid], a[lo] = a[lo], a[mid]
-        if a[hi] < a[lo]:
-            a[hi], a[lo] = a[lo], a[hi]
-        if a[hi] < a[mid]:
-            a[hi], a[mid] = a[mid], a[hi]
-        pivot = a[mid]
-        i, j = lo, hi
-        while i <= j:
-            while a[i] < pivot:
-                i += 1
-            while pivot < a[j]:
-                j -= 1
-            if i <= j:
-                a[i], a[j] = a[j], a[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            break
+    """The ``k``-th smallest of ``a[:n]`` (0-based, no NaN), partially reordering ``a[:n]``
+    in place so that ``a[:k]`` holds values ≤ it.
+
+    Quickselect with a median-of-three pivot and a branch-free partition (every element
+    swapped, the boundary moved by the comparison's 0/1): no mispredicted branches on
+    unordered data. When no element is below the pivot, a second pass gathers those equal
+    to it (ties cannot stall the loop). Small ranges finish by insertion sort.
+    """
+    lo, hi = 0, n  # the answer's position lies in [lo, hi)
+    while hi - lo > 16:
+        x, y, z = a[lo], a[(lo + hi) // 2], a[hi - 1]
+        pivot = max(min(x, y), min(max(x, y), z))
+        i = _partition(a, lo, hi, pivot, False)  # a[lo:i] < pivot <= a[i:hi]
+        if k < i:
+            hi = i
+            continue
+        if i == lo:
+            i = _partition(a, lo, hi, pivot, True)  # a[lo:i] == pivot (at least one)
+            if k < i:
+                return pivot
+        lo = i
+    for j in range(lo + 1, hi):
+        v = a[j]
+        p = j
+        while p > lo and a[p - 1] > v:
+            a[p] = a[p - 1]
+            p -= 1
+        a[p] = v
     return a[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _partition(a: np.ndarray, lo: int, hi: int, pivot: float, inclusive: bool) -> int:
+    """Move the values of ``a[lo:hi]`` below ``pivot`` (at most it, ``inclusive``) to its
+    front, branch-free; returns where the rest starts."""  # pragma: no cover - compiled
+    i = lo
+    if inclusive:
+        for j in range(lo, hi):
+            v = a[j]
+            a[j] = a[i]
+            a[i] = v
+            i += v <= pivot
+    else:
+        for j in range(lo, hi):
+            v = a[j]
+            a[j] = a[i]
+            a[i] = v
+            i += v < pivot
+    return i
+
+
+@numba.njit(cache=True, nogil=True)
+def _largest(a: np.ndarray, n: int, m: int) -> float:  # pragma: no cover - compiled
+    """The ``m``-th largest of ``a[:n]`` (1 ≤ m ≤ n, no NaN), in one pass keeping the
+    ``m`` largest seen so far in ascending order (for a small ``m``, as a high quantile's);
+    ``a`` is not reordered."""
+    top = np.empty(m, dtype=a.dtype)
+    for k in range(m):
+        v = a[k]
+        p = k
+        while p > 0 and top[p - 1] > v:
+            top[p] = top[p - 1]
+            p -= 1
+        top[p] = v
+    low = top[0]
+    for k in range(m, n):
+        v = a[k]
+        if v > low:
+            p = 0
+            while p + 1 < m and top[p + 1] < v:
+                top[p] = top[p + 1]
+                p += 1
+            top[p] = v
+            low = top[0]
+    return low
 
 
 @numba.njit(cache=True, nogil=True)
@@ -310,8 +356,8 @@ def _half_stats(
         ss += d * d
     cv = np.sqrt(ss / n) / (abs(mean) + EPS)
     k50, k95 = int(np.floor(0.5 * (n - 1))), int(np.floor(0.95 * (n - 1)))
-    q95 = _select(buf, n, k95)  # afterwards buf[:k95] holds the k95 smallest values
-    q50 = q95 if k50 == k95 else _select(buf, k95, k50)
+    q95 = _largest(buf, n, n - k95)  # few values above it: one pass, no reordering
+    q50 = q95 if k50 == k95 else _select(buf, n, k50)
     return cv, np.log((q95 + EPS) / (q50 + EPS))
 
 
