@@ -83,10 +83,11 @@ def detect(
     ids = resolve_themes(themes)
     ctx = DetectionContext(mart, bureau, start, end, history_days=HISTORY_DAYS)
     beside = [t for t in ids if t in BESIDE] if len(ids) > 1 else []
-    t0 = time.perf_counter()
+    context_seconds = 0.0
     if beside:
+        t0 = time.perf_counter()
         warm(ctx)  # before a second thread reads them: each cached input is built once
-    context_seconds = time.perf_counter() - t0
+        context_seconds = time.perf_counter() - t0
 
     def run_theme(theme_id: str) -> tuple[pd.DataFrame, float]:
         theme = with_params(get_theme(theme_id), (overrides or {}).get(theme_id))
