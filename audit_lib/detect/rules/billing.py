@@ -49,6 +49,11 @@ def detect_tariff_misapplication(ctx: DetectionContext, theme: Theme) -> pd.Data
                    list_contains(string_split(t.classes, ','), c.cust_class) AS valid
             FROM bills b JOIN cust c USING (cons_no) JOIN tar t USING (tariff_code)
             WHERE {_BILL_SCOPE}
+        ),
+        flagged AS (  -- the few customers with a bill the HAVING below keeps them for
+            SELECT DISTINCT cons_no FROM bill
+            WHERE NOT valid OR (valid AND abs(energy_charge - expected)
+                                > greatest(? * expected, 0.05))
         )
         SELECT cons_no, any_value(station_id) AS station_id, any_value(area_id) AS area_id,
                any_value(cust_class) AS cust_class,
@@ -62,11 +67,11 @@ def detect_tariff_misapplication(ctx: DetectionContext, theme: Theme) -> pd.Data
                sum(kwh) FILTER (WHERE NOT valid) AS invalid_kwh,
                min(month) FILTER (WHERE NOT valid OR abs(energy_charge - expected)
                                   > greatest(? * expected, 0.05)) AS first_month
-        FROM bill GROUP BY cons_no
+        FROM bill SEMI JOIN flagged USING (cons_no) GROUP BY cons_no
         HAVING invalid_months > 0 OR mismatch_months > 0
     """
     classes = list(CUSTOMER_CLASSES)  # an unknown class is a data-quality finding, not this one
-    hits = ctx.mart.sql(sql, [ctx.bureau, classes, ctx.bureau, ctx.months, tol, tol])
+    hits = ctx.mart.sql(sql, [ctx.bureau, classes, ctx.bureau, ctx.months, tol, tol, tol])
     if hits.empty:
         return hits
     invalid = hits["invalid_months"] > 0
@@ -165,7 +170,8 @@ def detect_arrears(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
         pay AS (
             SELECT cons_no, month, sum(amount) AS paid, max(paid_date) AS paid_date,
                    min(due_date) AS due_date
-            FROM payments WHERE bureau = ? GROUP BY cons_no, month
+            FROM payments WHERE bureau = ? AND month IN (SELECT unnest(?::VARCHAR[]))
+            GROUP BY cons_no, month
         ),
         bill AS (
             SELECT b.cons_no, b.month, b.amount,
@@ -190,7 +196,8 @@ def detect_arrears(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
         FROM late l LEFT JOIN cust c USING (cons_no)
         WHERE kind IS NOT NULL GROUP BY l.cons_no
     """
-    params = [ctx.bureau, ctx.bureau, ctx.bureau, ctx.months, min_amount, days, as_of, days]
+    months = ctx.months  # payments are partitioned by the billing month they settle
+    params = [ctx.bureau, ctx.bureau, months, ctx.bureau, months, min_amount, days, as_of, days]
     hits = ctx.mart.sql(sql, params)
     if hits.empty:
         return hits
