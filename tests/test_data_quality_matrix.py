@@ -1,4 +1,4 @@
-"""The missing, duplicate and orphan checks read a matrix already built (a detection context's)
+"""The missing, duplicate, orphan and negative-reading checks read a matrix already built (a detection context's)
 and find exactly the hits of their own way (own matrix build, DuckDB GROUP BY per partition,
 an anti-join of every reading)."""
 
@@ -16,11 +16,11 @@ from audit_lib.data.access import Mart
 from audit_lib.data.generate import DemoConfig, generate_demo
 from audit_lib.data.matrix import build_matrix
 from audit_lib.data.quality import run_checks
-from audit_lib.data.quality_matrix import BuiltMatrix, covering
+from audit_lib.data.quality_matrix import BuiltMatrix, covering, negative_readings
 from audit_lib.detect.context import DetectionContext
 
 START = dt.date(2025, 1, 1)
-CHECKS = ["missing_readings", "duplicate_readings", "orphans"]
+CHECKS = ["missing_readings", "duplicate_readings", "orphans", "negative_readings"]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_checks_on_a_built_matrix_find_the_same_hits(generated: tuple[Path, str]
     counts = own["check"].value_counts()
     assert counts["missing_readings"] > 10 and counts["duplicate_readings"] > 3
     orphan_readings = own[(own.check == "orphans") & own.detail.str.startswith("readings")]
-    assert len(orphan_readings) > 0
+    assert len(orphan_readings) > 0 and counts["negative_readings"] > 3
     assert (own.entity.str.startswith("9") & (own.check == "duplicate_readings")).sum() == 0
     pd.testing.assert_frame_equal(reused, own)
 
@@ -94,8 +94,9 @@ def test_compiled_missing_runs_equal_the_numpy_runs() -> None:
 
 
 def test_orphan_readings_from_the_ledger_equal_the_anti_join(tmp_path: Path) -> None:
-    """Strays that are not orphans (another bureau's customer, no date) and orphans without
-    a ``cons_no`` give the same hits from the ledger as from every reading."""
+    """Strays that are not orphans (another bureau's customer, no date), orphans without
+    a ``cons_no`` and negative readings among orphans and repeated cells give the same hits
+    from the matrix and its ledger as from every reading."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -110,18 +111,23 @@ def test_orphan_readings_from_the_ledger_equal_the_anti_join(tmp_path: Path) -> 
     day = dt.date(2025, 2, 3)
     extra = pa.table(
         {
-            "cons_no": [theirs, None, None, "X-ORPHAN", "X-ORPHAN", mine],
-            "date": pa.array([day, day, dt.date(2025, 2, 9), day, dt.date(2025, 2, 5), None]),
-            "kwh": pa.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], kwh_type),
+            "cons_no": [theirs, None, None, "X-ORPHAN", "X-ORPHAN", mine, mine, mine, mine],
+            "date": pa.array(
+                [day, day, dt.date(2025, 2, 9), day, dt.date(2025, 2, 5), None, day, day, day]
+            ),
+            "kwh": pa.array([1.0, -2.0, 3.0, -4.0, 5.0, 6.0, -1.5, -2.5, 0.5], kwh_type),
         }
     )
     pq.write_table(extra, month / "zz-extra.parquet")
     with Mart(root) as mart:
-        own = run_checks(mart, bureau, ["orphans"])
+        own = run_checks(mart, bureau, ["orphans", "negative_readings"])
         built = context_matrix(mart, bureau, history=59, start=59)
-        assert covering(mart, bureau, built) is not None
-        reused = run_checks(mart, bureau, ["orphans"], built=built)
+        covered = covering(mart, bureau, built)
+        assert covered is not None and negative_readings(covered, bureau) is not None
+        reused = run_checks(mart, bureau, ["orphans", "negative_readings"], built=built)
     readings = own[own.detail.str.startswith("readings")]
     assert "X-ORPHAN" in set(readings.entity) and theirs not in set(readings.entity)
     assert readings.entity.isna().any()
+    negative = own[own.check == "negative_readings"]
+    assert (negative.entity == mine).sum() >= 2 and negative.entity.isna().any()
     pd.testing.assert_frame_equal(reused, own)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -203,6 +203,7 @@ def build_matrix(
         mapped, orphans = ledger.mapped, ledger.orphans
     duplicates = mapped - finish_matrix(flat)
     if ledger is not None and ledger.repeat_cells.size == duplicates:
+        ledger = replace(ledger, repeat_first=flat[ledger.repeat_cells])  # before settling
         settle_repeats(flat, ledger)  # only the repeated cells, from what the scan set aside
     elif duplicates:
         # the DuckDB method, or two threads wrote one cell at the same instant (the set-aside

@@ -22,7 +22,7 @@ import functools
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -92,7 +92,7 @@ class ScanLedger:
         One entry per reading that hit a cell already written (flat cell, its kWh, NaN for
         null), in no particular order; the cell kept the first value written.
     strays
-        ``cons_no`` and ``date`` of the orphan readings (nulls included).
+        ``cons_no``, ``date`` and ``kwh`` of the orphan readings (nulls included).
     outside
         Readings of wanted customers dated outside the matrix's days (not placed).
     unwanted
@@ -102,6 +102,9 @@ class ScanLedger:
         when nothing was read.
     files
         The readings files scanned.
+    repeat_first
+        The first value written in each cell of ``repeat_cells`` (same order), kept by
+        :func:`~audit_lib.data.matrix.build_matrix` before :func:`settle_repeats`.
     """
 
     mapped: int
@@ -114,6 +117,7 @@ class ScanLedger:
     first_day: int | None = None
     last_day: int | None = None
     files: tuple[str, ...] = ()
+    repeat_first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     def repeated(self) -> tuple[np.ndarray, np.ndarray]:
         """(flat cell, readings) of every cell hit by more than one reading, cells ascending."""
@@ -183,7 +187,7 @@ def arrow_scatter(
         return replace(_merge_ledgers(list(pool.map(run, tasks))), files=tuple(files))
 
 
-_STRAY_SCHEMA = pa.schema([(CONS_NO, pa.string()), (DATE, pa.date32())])
+_STRAY_SCHEMA = pa.schema([(CONS_NO, pa.string()), (DATE, pa.date32()), (KWH, pa.float32())])
 # counters of the scatter loop
 _MAPPED, _ORPHANS, _OUTSIDE, _UNWANTED, _FIRST, _LAST = range(6)
 _NO_FIRST, _NO_LAST = np.iinfo(np.int64).max, np.iinfo(np.int64).min
@@ -232,7 +236,10 @@ def _scan_group(
         if counts[_ORPHANS] > orphans:
             stray = pa.array(np.flatnonzero(cached[1][codes] == -2))
             keys = cons.take(stray).cast(pa.string())
-            strays.append(pa.table([keys, batch.column(1).take(stray)], schema=_STRAY_SCHEMA))
+            kwh_of = batch.column(2).take(stray).cast(pa.float32())
+            strays.append(
+                pa.table([keys, batch.column(1).take(stray), kwh_of], schema=_STRAY_SCHEMA)
+            )
     stray_table = pa.concat_tables([_STRAY_SCHEMA.empty_table(), *strays])
     dropped_rows = sum(t.num_rows for t in strays) - int(counts[_ORPHANS])
     return ScanLedger(
@@ -303,7 +310,14 @@ def _valid_rows(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Table]:
         return batch, _STRAY_SCHEMA.empty_table()
     keep = pc.and_(pc.is_valid(batch.column(0)), pc.is_valid(batch.column(1)))
     dropped = batch.filter(pc.invert(keep))
-    keys = pa.table([dropped.column(0).cast(pa.string()), dropped.column(1)], schema=_STRAY_SCHEMA)
+    keys = pa.table(
+        [
+            dropped.column(0).cast(pa.string()),
+            dropped.column(1),
+            dropped.column(2).cast(pa.float32()),
+        ],
+        schema=_STRAY_SCHEMA,
+    )
     return batch.filter(keep), keys
 
 

@@ -22,7 +22,15 @@ from audit_lib.data.access import Mart
 from audit_lib.data.gaps import customer_gaps
 from audit_lib.data.mart import partitions
 from audit_lib.data.matrix import build_matrix
-from audit_lib.data.quality_matrix import BuiltMatrix, Covered, covering, duplicated, gaps
+from audit_lib.data.quality_matrix import (
+    BuiltMatrix,
+    Covered,
+    covering,
+    duplicated,
+    gaps,
+    negative_readings,
+    stray_readings,
+)
 from audit_lib.data.schema import (
     BUREAU,
     CONS_NO,
@@ -51,10 +59,10 @@ class Check:
     run: Callable[[Mart, str | None, dict[str, float], BuiltMatrix | None], pd.DataFrame] | None = (
         None
     )
-    strays: bool = False
-    """The query reads of ``readings`` only the rows of no customer of the bureau: with a
-    matrix that covers the bureau, it is given those rows from the scan's ledger instead
-    (``query(name, params, readings=<relation>)``)."""
+    readings: Callable[[Covered, str], pa.Table | None] | None = None
+    """The rows of ``readings`` the query needs, from a matrix that covers the bureau (and
+    the scan's ledger): the query is then run on them (``query(name, params,
+    readings=<relation>)``) instead of on every reading; ``None`` from it: every reading."""
 
 
 def _in(values: Iterable[str]) -> str:
@@ -149,11 +157,11 @@ def _missing_supply(check: str, p: dict[str, float]) -> str:
     return _gaps(check, int(p["min_missing_supply_days"]), "area")
 
 
-def _negative(check: str, p: dict[str, float]) -> str:
+def _negative(check: str, p: dict[str, float], readings: str = "readings") -> str:
     return f"""
     SELECT cons_no AS entity, 'customer' AS entity_kind, '{check}' AS "check", date,
            date AS "end", month, printf('日电量为负 %.2f kWh / negative daily kWh', kwh) AS detail, bureau
-    FROM readings WHERE {_bureau()} AND kwh < 0"""
+    FROM {readings} WHERE {_bureau()} AND kwh < 0"""
 
 
 def _duplicate(
@@ -263,7 +271,8 @@ def _orphans(check: str, p: dict[str, float], readings: str = "readings") -> str
     """Rows whose key is in no row of its master table, grouped per key and table.
 
     ``readings`` names the relation read for the readings table (a covering matrix's stray
-    rows, see :func:`_stray_readings`); the other tables are read whole.
+    rows, see :func:`~audit_lib.data.quality_matrix.stray_readings`); the other tables are
+    read whole.
     """
     sources = {"readings": readings}
     parts = []
@@ -314,7 +323,8 @@ CHECKS: dict[str, Check] = {
               run=lambda m, b, p, g: _missing(m, "missing_readings", b, p, g)),
         Check("missing_supply", "台区供电量缺失", "missing station-area supply",
               ("area_supply", "areas"), _missing_supply),
-        Check("negative_readings", "负电量", "negative kWh", ("readings",), _negative),
+        Check("negative_readings", "负电量", "negative kWh", ("readings",), _negative,
+              readings=negative_readings),
         Check("duplicate_readings", "重复读数", "duplicated readings", ("readings",),
               run=lambda m, b, p, g: _duplicate(m, "duplicate_readings", b, p, g)),
         Check("register_backwards", "示数倒走", "register going backwards",
@@ -323,7 +333,7 @@ CHECKS: dict[str, Check] = {
               ("bills", "meters"), _bill_kwh),
         Check("orphans", "孤立记录", "orphan rows",
               ("readings", "bills", "meters", "customers", "area_supply", "areas"), _orphans,
-              strays=True),
+              readings=stray_readings),
         Check("bad_codes", "代码越界", "codes outside their code lists",
               ("customers", "bills", "meter_events", "tickets", "tariffs"), _codes),
     )
@@ -361,34 +371,22 @@ def run_check(
         hits = check.run(mart, bureau, {**DEFAULTS, **params}, built)
         return hits.sort_values(["entity", "date"], ignore_index=True)[HIT_COLUMNS]
     assert check.query is not None
-    covered = covering(mart, bureau, built) if check.strays else None
+    covered = covering(mart, bureau, built) if check.readings is not None else None
+    rows = check.readings(covered, covered.built.bureau) if check.readings and covered else None
     cur = mart.con.cursor()
     try:
-        if covered is None:
+        if rows is None:
             sql = check.query(name, {**DEFAULTS, **params})
         else:
-            cur.register(_STRAY_VIEW, _stray_readings(covered, bureau))
-            sql = check.query(name, {**DEFAULTS, **params}, readings=_STRAY_VIEW)
+            cur.register(_READINGS_VIEW, rows)
+            sql = check.query(name, {**DEFAULTS, **params}, readings=_READINGS_VIEW)
         frame = cur.execute(f"SELECT * FROM ({sql}) ORDER BY ALL", {"bureau": bureau}).df()
     finally:
         cur.close()
     return frame[HIT_COLUMNS]
 
 
-_STRAY_VIEW = "_dq_stray_readings"
-
-
-def _stray_readings(covered: Covered, bureau: str | None) -> pa.Table:
-    """The readings of the bureau that fit no row of its covering matrix (``cons_no``,
-    ``date``, ``bureau``), from the scan's ledger.
-
-    Every reading whose ``cons_no`` is in no customers table is among them (with those of
-    another bureau's customers and the rows without a date, which a query against every
-    customer drops), so a query for orphan readings gives the same hits on them as on all
-    readings, without scanning them again.
-    """
-    strays = covered.ledger.strays
-    return strays.append_column(BUREAU, pa.array([bureau] * strays.num_rows, pa.string()))
+_READINGS_VIEW = "_dq_readings"
 
 
 def run_checks(

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import numba
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from audit_lib.data.access import Mart
 from audit_lib.data.matrix import ConsumptionMatrix
 from audit_lib.data.matrix_scan import ScanLedger
-from audit_lib.data.schema import CONS_NO, DATE, READINGS
+from audit_lib.data.schema import BUREAU, CONS_NO, DATE, KWH, MONTH, READINGS
 
 EPOCH = dt.date(1970, 1, 1)
 
@@ -179,3 +183,95 @@ def _missing_runs(
                 run = 0
         count = k
     return out_row, out_start, out_len
+
+
+def stray_readings(covered: Covered, bureau: str) -> pa.Table:
+    """The readings of the bureau that fit no row of its covering matrix (``cons_no``,
+    ``date``, ``kwh``, ``bureau``), from the scan's ledger.
+
+    Every reading whose ``cons_no`` is in no customers table is among them (with those of
+    another bureau's customers and the rows without a date, which a query against every
+    customer drops), so a query for orphan readings gives the same hits on them as on all
+    readings, without scanning them again.
+    """
+    strays = covered.ledger.strays
+    return strays.append_column(BUREAU, pa.array([bureau] * strays.num_rows, pa.string()))
+
+
+def negative_readings(covered: Covered, bureau: str) -> pa.Table | None:
+    """Every reading of the bureau with a negative kWh (``cons_no``, ``date``, ``kwh``,
+    ``month``, ``bureau``), from the covering matrix and the scan's ledger.
+
+    A cell read once holds its reading; a repeated cell's readings are its first value and
+    the ones set aside; orphan rows are in the ledger with their kWh. ``month`` is the
+    reading's month, which is its partition's when every file's dates (Parquet statistics)
+    lie in the month of its folder. ``None`` when that cannot be told, or a negative orphan
+    row has no date (its month is only in the file's path): the caller then reads the files.
+    """
+    ledger, matrix = covered.ledger, covered.built.matrix
+    strays = ledger.strays.filter(pc.less(ledger.strays.column(KWH), 0))
+    if strays.column(DATE).null_count or not _dates_in_folder_months(ledger.files):
+        return None
+    days = matrix.shape[1]
+    once = _negative_cells(matrix.values)
+    firsts, at = np.unique(ledger.repeat_cells, return_index=True)
+    once = once[~np.isin(once, firsts)]
+    cells = np.concatenate([once, firsts, ledger.repeat_cells])
+    kwh = np.concatenate(
+        [matrix.values.ravel()[once], ledger.repeat_first[at], ledger.repeat_kwh]
+    ).astype(np.float32)
+    keep = kwh < 0
+    cells, kwh = cells[keep], kwh[keep]
+    first_day = (matrix.dates[0].date() - EPOCH).days
+    placed = pa.table(
+        {
+            CONS_NO: pa.array(matrix.cons_no[cells // days], pa.string()),
+            DATE: pa.array((cells % days + first_day).astype(np.int32), pa.int32()).cast(
+                pa.date32()
+            ),
+            KWH: pa.array(kwh, pa.float32()),
+        }
+    )
+    rows = pa.concat_tables([placed, strays.select([CONS_NO, DATE, KWH])])
+    month = pc.strftime(rows.column(DATE), format="%Y-%m")
+    rows = rows.append_column(MONTH, month)
+    return rows.append_column(BUREAU, pa.array([bureau] * rows.num_rows, pa.string()))
+
+
+def _dates_in_folder_months(files: tuple[str, ...]) -> bool:
+    """Whether every row group's dates lie in the month of its file's ``month=`` folder."""
+    for path in files:
+        folder = [p for p in Path(path).parts if p.startswith(f"{MONTH}=")]
+        if len(folder) != 1:
+            return False
+        month = folder[0].split("=", 1)[1]
+        meta = pq.ParquetFile(path).metadata
+        column = meta.schema.names.index(DATE) if DATE in meta.schema.names else -1
+        if column < 0:
+            return False
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(column).statistics
+            if meta.row_group(group).num_rows == 0:
+                continue
+            if stats is None or not stats.has_min_max:
+                return False
+            if f"{stats.min:%Y-%m}" != month or f"{stats.max:%Y-%m}" != month:
+                return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _negative_cells(values: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Flat positions of the cells below zero, ascending (no customers × days mask)."""
+    flat = values.ravel()
+    count = 0
+    for i in range(flat.size):
+        if flat[i] < 0:
+            count += 1
+    out = np.empty(count, dtype=np.int64)
+    k = 0
+    for i in range(flat.size):
+        if flat[i] < 0:
+            out[k] = i
+            k += 1
+    return out
