@@ -38,9 +38,32 @@ def test_ecod_and_copod_score_the_same_with_shared_ecdfs() -> None:
     for (a_train, a_new), (b_train, b_new) in zip(want, got, strict=True):
         np.testing.assert_array_equal(a_train, b_train)
         np.testing.assert_array_equal(a_new, b_new)
+    import pyod.models.copod as copod_module
     import pyod.models.ecod as ecod_module
 
-    assert ecod_module.column_ecdf is column_ecdf  # pyod's own function is back
+    assert ecod_module.column_ecdf is column_ecdf  # pyod's own functions are back
+    assert ecod_module.skew.__module__ == ecod_module.__name__
+    assert copod_module.skew.__module__ == copod_module.__name__
+
+
+def test_shared_skew_computed_once_per_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import scipy.stats
+
+    calls: list[tuple[int, ...]] = []
+    real = scipy.stats.skew
+
+    def counted(a: np.ndarray, axis: int = 0) -> np.ndarray:
+        calls.append(np.shape(a))
+        return np.asarray(real(a, axis=axis))
+
+    monkeypatch.setattr(scipy.stats, "skew", counted)
+    x, y = features(4), features(5)
+    with shared_ecdfs():
+        ECOD().fit(x)
+        COPOD().fit(x)
+        assert len(calls) == 1  # the second member reused the first one's skewness
+        ECOD().fit(y)
+        assert len(calls) == 2  # another matrix: computed again
 
 
 def test_theft_ensemble_in_threads_with_shared_ecdfs_equals_serial(

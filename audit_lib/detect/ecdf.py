@@ -82,17 +82,48 @@ class _Shared:
             return self.tails[0].copy()
 
 
+class _SharedSkew:
+    """pyod's column skewness (``nan_to_num`` of scipy's ``skew``; ECOD and COPOD define the
+    same function) of the last matrix, handed out while the same matrix is asked for again."""
+
+    def __init__(self) -> None:
+        self.key: np.ndarray | None = None
+        self.axis: int | None = None
+        self.value: np.ndarray | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, matrix: np.ndarray, axis: int = 0) -> np.ndarray:
+        from scipy.stats import skew
+
+        with self.lock:
+            if (
+                self.key is not None
+                and self.value is not None
+                and axis == self.axis
+                and self.key.shape == np.shape(matrix)
+                and np.array_equal(matrix, self.key)
+            ):
+                return self.value.copy()
+            self.key, self.axis = np.array(matrix, copy=True), axis
+            self.value = np.asarray(np.nan_to_num(skew(self.key, axis=axis)))
+            return self.value.copy()
+
+
 @contextlib.contextmanager
 def shared_ecdfs() -> Iterator[None]:
     """Within the block, pyod's ECOD and COPOD take their column ECDFs from
-    :func:`column_ecdfs`, computed once per matrix (same values as pyod's own)."""
+    :func:`column_ecdfs`, computed once per matrix (same values as pyod's own), and their
+    column skewness from one computation per matrix (scipy's, as pyod's own)."""
     import pyod.models.copod as copod_module
     import pyod.models.ecod as ecod_module
 
-    shared = _Shared()
+    shared, skews = _Shared(), _SharedSkew()
     saved = ecod_module.column_ecdf, copod_module.column_ecdf
+    saved_skew = ecod_module.skew, copod_module.skew
     ecod_module.column_ecdf = copod_module.column_ecdf = shared
+    ecod_module.skew = copod_module.skew = skews
     try:
         yield
     finally:
         ecod_module.column_ecdf, copod_module.column_ecdf = saved
+        ecod_module.skew, copod_module.skew = saved_skew
