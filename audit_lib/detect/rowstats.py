@@ -378,18 +378,19 @@ def _acf1_weekly(
     dow_s = np.zeros(7)
     dow_n = np.zeros(7)
     prev = np.nan
+    k = first_weekday % 7  # day of week of day j, (j + first_weekday) % 7, without a division
     for j in range(days):
         v = a[j] if mask[j] else np.nan
         if not np.isnan(v):
             d = v - m
             den += d * d
-            k = (j + first_weekday) % 7
             dow_s[k] += v
             dow_n[k] += 1.0
             if not np.isnan(prev):
                 num += d * (prev - m)
                 n_pairs += 1
         prev = v
+        k = k + 1 if k < 6 else 0
     den /= n
     acf = (num / n_pairs if n_pairs > 0 else np.nan) / den if den > 1e-12 else 0.0
     k_n, k_s, k_s2 = 0, 0.0, 0.0
