@@ -73,18 +73,7 @@ def detect_data_quality(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     hits = quality.hits_in_period(hits, ctx.start, ctx.end)
     if hits.empty:
         return pd.DataFrame()
-    names = {c.name: (c.name_zh, c.name_en) for c in quality.CHECKS.values()}
-    hits = hits.assign(
-        zh=hits["check"].map(lambda c: names[c][0]), en=hits["check"].map(lambda c: names[c][1])
-    )
-    grouped = hits.groupby("entity", sort=True)
-    out = grouped.agg(
-        checks=("check", lambda s: sorted(set(s))),
-        zh=("zh", lambda s: "、".join(sorted(set(s)))),
-        en=("en", lambda s: ", ".join(sorted(set(s)))),
-        count=("check", "size"),
-        detail=("detail", "first"),
-    ).reset_index()
+    out = _per_entity(hits)
     cust = ctx.customers.set_index("cons_no")
     out["station_id"] = out["entity"].map(cust["station_id"])
     out["area_id"] = out["entity"].map(cust["area_id"])
@@ -98,3 +87,33 @@ def detect_data_quality(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
         ]
     )
     return out
+
+
+def _per_entity(hits: pd.DataFrame) -> pd.DataFrame:
+    """One row per entity (sorted; hits without one left out): the sorted names of the checks
+    it fails (``checks``), their Chinese and English names each sorted and joined (``zh``,
+    ``en``), its number of hits (``count``) and the first hit's ``detail``.
+
+    The set of checks an entity fails is one bit per check summed over its distinct checks,
+    so the names are made once per set met, not once per entity.
+    """
+    names = list(quality.CHECKS)
+    bit = pd.Series(1 << np.arange(len(names), dtype=np.int64), index=names)
+    distinct = hits.drop_duplicates(["entity", "check"])
+    masks = distinct.assign(bit=distinct["check"].map(bit)).groupby("entity", sort=True)["bit"]
+    grouped = hits.groupby("entity", sort=True)
+    out = pd.DataFrame(
+        {"mask": masks.sum(), "count": grouped.size(), "detail": grouped["detail"].first()}
+    )
+    labels = {c.name: (c.name_zh, c.name_en) for c in quality.CHECKS.values()}
+    sets = {
+        int(m): sorted(n for i, n in enumerate(names) if int(m) >> i & 1)
+        for m in out["mask"].unique()
+    }
+    zh = {m: "、".join(sorted({labels[c][0] for c in cs})) for m, cs in sets.items()}
+    en = {m: ", ".join(sorted({labels[c][1] for c in cs})) for m, cs in sets.items()}
+    mask = out.pop("mask").astype(int)
+    checks = pd.Series([list(sets[m]) for m in mask], index=out.index, dtype=object)
+    return out.assign(checks=checks, zh=mask.map(zh), en=mask.map(en)).reset_index()[
+        ["entity", "checks", "zh", "en", "count", "detail"]
+    ]
