@@ -177,3 +177,20 @@ def test_predict_positive_equals_predict_proba() -> None:
         np.testing.assert_array_equal(
             predict_positive(model, rows), model.predict_proba(rows)[:, 1]
         )
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 8, 1000, 1001])
+def test_nanmedian_columns_equals_numpy(rows: int) -> None:
+    import warnings
+
+    from audit_lib.detect.theft import nanmedian_columns
+
+    rng = np.random.default_rng(rows)
+    x = rng.standard_normal((rows, 5))
+    x[:, 1] = np.round(x[:, 1])  # ties
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[:, 4] = np.nan  # a column without a value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.nanmedian(x, axis=0)
+    np.testing.assert_array_equal(nanmedian_columns(x), want)

@@ -558,7 +558,7 @@ def column_nanmedians(values: np.ndarray, scale: np.ndarray, block: int = 64) ->
     """  # pragma: no cover - compiled
     rows, days = values.shape
     out = np.full(days, np.nan)
-    buf = np.empty((block, rows), dtype=np.float32)
+    buf = np.empty((min(block, days), rows), dtype=values.dtype)  # float32 or 64, as the input
     count = np.zeros(block, dtype=np.int64)
     for lo in range(0, days, block):
         hi = min(lo + block, days)
