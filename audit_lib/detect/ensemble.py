@@ -196,8 +196,9 @@ class FastINNE(INNE):
         self._centroids_radius = np.empty([self.n_estimators, m])
         random_state = check_random_state(self.random_state)
         self._seeds = random_state.randint(MAX_INT, size=self.n_estimators)
+        work = np.empty(n_samples, dtype=np.int32)  # legacy_choice's scratch, lent to each
         for i in range(self.n_estimators):
-            self._centroids[i] = X[legacy_choice(int(self._seeds[i]), n_samples, m)]
+            self._centroids[i] = X[legacy_choice(int(self._seeds[i]), n_samples, m, work)]
             center_dist = euclidean_distances(self._centroids[i], self._centroids[i], squared=True)
             np.fill_diagonal(center_dist, np.inf)
             self._centroids_radius[i] = np.amin(center_dist, axis=1)
@@ -270,19 +271,20 @@ def _inne_scores(
     return out
 
 
-def legacy_choice(seed: int, n: int, size: int) -> np.ndarray:
+def legacy_choice(seed: int, n: int, size: int, work: np.ndarray | None = None) -> np.ndarray:
     """``np.random.RandomState(seed).choice(n, size, replace=False)``, the same numbers.
 
     That call shuffles ``arange(n)`` (Fisher–Yates from the last position down, each swap
     partner drawn by masked rejection from 32-bit Mersenne-Twister outputs) and keeps the
     first ``size``. Here the outputs are drawn in bulk from the same generator, the swap
     partners found by a compiled pass, and only the ``size`` kept positions are traced back
-    through the swaps (no shuffle of a whole array).
+    through the swaps (no shuffle of a whole array). ``work`` (int32, at least ``n``
+    long) is scratch space a caller drawing many times can lend.
     """
     if not 0 <= size <= min(n, 64) or n >= 2**31:
         return np.random.RandomState(seed).choice(n, size, replace=False)
     gen = np.random.RandomState(seed)
-    partner = np.zeros(n, dtype=np.int64)
+    partner = work[:n] if work is not None and len(work) >= n else np.empty(n, np.int32)
     i = n - 1
     chunk = n + n // 2 + 64  # expected draws < 2 per position, ~1.4 on average
     while i > 0:
