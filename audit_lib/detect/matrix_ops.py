@@ -129,6 +129,16 @@ def window_means(values: np.ndarray, width: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def _prefix_sums(row: np.ndarray, cs: np.ndarray, cn: np.ndarray) -> None:  # pragma: no cover
+    """Running sum and count of ``row``'s non-NaN values into ``cs``/``cn`` (index 0 is 0)."""
+    for j in range(row.shape[0]):
+        v = row[j]
+        ok = not np.isnan(v)
+        cs[j + 1] = cs[j] + (v if ok else 0.0)
+        cn[j + 1] = cn[j] + (1.0 if ok else 0.0)
+
+
+@numba.njit(cache=True, nogil=True)
 def _window_means(values: np.ndarray, width: int) -> np.ndarray:
     rows, days = values.shape
     cols = max(days - width + 1, 0)
@@ -137,11 +147,7 @@ def _window_means(values: np.ndarray, width: int) -> np.ndarray:
     cn = np.zeros(days + 1)
     half = width / 2
     for i in range(rows):
-        for j in range(days):
-            v = values[i, j]
-            ok = not np.isnan(v)
-            cs[j + 1] = cs[j] + (v if ok else 0.0)
-            cn[j + 1] = cn[j] + (1.0 if ok else 0.0)
+        _prefix_sums(values[i], cs, cn)
         for j in range(cols):
             n = cn[j + width] - cn[j]
             out[i, j] = (cs[j + width] - cs[j]) / n if n >= half else np.nan
@@ -219,11 +225,7 @@ def _best_window_drop(
     cn = np.zeros(days + 1)
     half_r, half_h = recent / 2, history / 2
     for i in range(rows):
-        for j in range(days):
-            v = shape[i, j]
-            ok = not np.isnan(v)
-            cs[j + 1] = cs[j] + (v if ok else 0.0)
-            cn[j + 1] = cn[j] + (1.0 if ok else 0.0)
+        _prefix_sums(shape[i], cs, cn)
         best_t = -1
         best, best_b = -np.inf, np.nan
         for t in range(first_col, days - recent + 1):
