@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from audit_lib.data.mart import table_dir
 from audit_lib.data.schema import BUREAU, BUREAUS, DATE, MONTH, TABLES, Table
@@ -48,6 +49,46 @@ def months_between(start: dt.date, end: dt.date) -> list[str]:
         raise DataError(f"end {end} is before start {start}", field="end")
     periods = pd.period_range(start, end, freq="M")
     return [str(p) for p in periods]
+
+
+_NULLABLE: dict[pa.DataType, Any] = {
+    pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
+}  # fmt: skip
+"""What ``.df()`` makes of an integer or boolean column with nulls."""
+
+
+def _plain(typ: pa.DataType) -> bool:
+    """A type :func:`arrow_frame` converts itself (the others go through DuckDB)."""
+    return bool(
+        pa.types.is_string(typ) or pa.types.is_integer(typ) or pa.types.is_floating(typ)
+        or pa.types.is_boolean(typ) or pa.types.is_date32(typ) or pa.types.is_decimal(typ)
+        or pa.types.is_timestamp(typ)
+    )  # fmt: skip
+
+
+def arrow_frame(table: pa.Table) -> pd.DataFrame:
+    """A query's Arrow result as the DataFrame DuckDB's ``.df()`` gives, several times faster.
+
+    ``.df()`` makes a Python object of every string before pandas packs them again (3 s for
+    10⁶ customers); Arrow hands the strings over as they are. The dtypes stay ``.df()``'s:
+    dates as ``datetime64[us]``, decimals as float64, integers and booleans with nulls as
+    pandas' nullable types; only an empty string column differs (``str``, not ``object``).
+    A result with another type (lists, intervals …) goes through DuckDB's own conversion.
+    """
+    if not all(_plain(t) for t in table.schema.types):
+        return duckdb.from_arrow(table).df()
+    series = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        typ = column.type
+        if pa.types.is_date32(typ):
+            column = column.cast(pa.timestamp("us"))
+        elif pa.types.is_decimal(typ):
+            column = column.cast(pa.float64())
+        nullable = _NULLABLE.get(column.type) if column.null_count else None
+        series[name] = column.to_pandas(types_mapper=None if nullable is None else _NULLABLE.get)
+    return pd.DataFrame(series, columns=table.column_names) if series else table.to_pandas()
 
 
 def _quote(value: str) -> str:
@@ -169,7 +210,7 @@ class Mart:
     def _query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         cur = self.con.cursor()
         try:
-            return cur.execute(sql, params or []).df()
+            return arrow_frame(cur.sql(sql, params=params or None).to_arrow_table())
         finally:
             cur.close()
 

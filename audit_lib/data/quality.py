@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
-from audit_lib.data.access import Mart
+from audit_lib.data.access import Mart, arrow_frame
 from audit_lib.data.gaps import customer_gaps
 from audit_lib.data.mart import partitions
 from audit_lib.data.matrix import build_matrix
@@ -380,7 +380,8 @@ def run_check(
         else:
             cur.register(_READINGS_VIEW, rows)
             sql = check.query(name, {**DEFAULTS, **params}, readings=_READINGS_VIEW)
-        frame = cur.execute(f"SELECT * FROM ({sql}) ORDER BY ALL", {"bureau": bureau}).df()
+        query = cur.sql(f"SELECT * FROM ({sql}) ORDER BY ALL", params={"bureau": bureau})
+        frame = arrow_frame(query.to_arrow_table())
     finally:
         cur.close()
     return frame[HIT_COLUMNS]
