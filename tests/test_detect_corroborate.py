@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from detect_data import make_daily
 
 from audit_lib.detect import corroborate
@@ -78,3 +79,18 @@ def test_mask_zero_runs_blanks_closed_days() -> None:
     opened[1, :4] = False  # moved in on day 4
     out = corroborate.mask_zero_runs(x, 30, opened)
     assert np.isnan(out[1, :4]).all() and (out[1, 4:] == 1).all() and (out[0] == 1).all()
+
+
+def test_mask_zero_runs_in_blocks_equals_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.gamma(2.0, 3.0, (500, 120)).astype(np.float32)
+    for i in range(0, 500, 7):  # zero runs of every length, some across missing days
+        start = rng.integers(0, 80)
+        x[i, start : start + rng.integers(5, 60)] = 0.0
+    x[rng.random(x.shape) < 0.05] = np.nan
+    opened = rng.random(x.shape) > 0.02
+    whole = [corroborate.mask_zero_runs(x, 30, opened), corroborate.mask_zero_runs(x, 30)]
+    assert np.isnan(whole[0]).sum() > np.isnan(whole[1]).sum() > np.isnan(x).sum()
+    monkeypatch.setattr(corroborate, "MASK_ROWS", 37)  # 14 blocks, in threads
+    np.testing.assert_array_equal(corroborate.mask_zero_runs(x, 30, opened), whole[0])
+    np.testing.assert_array_equal(corroborate.mask_zero_runs(x, 30), whole[1])

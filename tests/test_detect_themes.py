@@ -146,3 +146,17 @@ def test_theft_theme_leaves_zero_runs_to_the_zero_theme(
     assert scores["score"].between(0, 1).all() and scores["rank"].is_monotonic_increasing
     alarmed = scores[scores["alarms_at_drop"] != ""]
     assert alarmed["alarms_at_drop"].str.fullmatch(r"ERC3[07](,ERC3[07])?").all()
+
+
+def test_theft_theme_dates_its_findings_as_the_full_scores_do(ctx: DetectionContext) -> None:
+    # the theme finds the step day only for its own findings and the alarmed customers;
+    # the days and the ranking are those of the full scores
+    found = THEME_DETECTORS["theft_suspicion"](ctx, get_theme("theft_suspicion"))
+    full = theft_scores(ctx).set_index("cons_no")
+    evidence = found["evidence"]  # dicts before make_findings turns them into JSON
+    step = evidence.map(lambda e: e["step_date"]).to_numpy()
+    assert (step != "").any()
+    np.testing.assert_array_equal(step, full.loc[found["entity"], "step_date"].to_numpy())
+    np.testing.assert_array_equal(
+        evidence.map(lambda e: e["rank"]).to_numpy(), full.loc[found["entity"], "rank"].to_numpy()
+    )

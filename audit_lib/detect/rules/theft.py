@@ -28,18 +28,29 @@ def theft_scores(ctx: DetectionContext) -> pd.DataFrame:
     -------
     pandas.DataFrame
         The columns of :func:`~audit_lib.detect.theft.score_matrix` (``score`` now
-        corroborated, ``rank`` re-numbered), plus ``shape_score`` (consumption alone), ``step_date`` and
-        ``alarms_at_drop`` (codes, ``""`` if none); most suspicious first.
+        corroborated, ``rank`` re-numbered), plus ``shape_score`` (consumption alone),
+        ``step_date`` and ``alarms_at_drop`` (codes, ``""`` if none); most suspicious first.
     """
     return scored_rows(ctx)[0]
 
 
-def scored_rows(ctx: DetectionContext) -> tuple[pd.DataFrame, np.ndarray]:
-    """:func:`theft_scores` and, per row of it, the customer's row in the context."""
+def scored_rows(
+    ctx: DetectionContext, dated: float | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`theft_scores` and, per row of it, the customer's row in the context.
+
+    The step day is found for the customers with a tamper alarm (the corroboration needs it)
+    and for the :func:`top_count` first rows of the result at share ``dated`` (all rows when
+    ``None``); ``step_date`` is ``""`` for the others.
+    """
     zero_days = int(get_theme("zero_consumption").param("min_zero_days"))
     values = corroborate.mask_zero_runs(ctx.matrix.values, zero_days, ctx.open_mask)
     active = (ctx.customers["status"] == "active").to_numpy()
-    steps = step_columns(values, np.flatnonzero(active))  # before the scoring reuses values
+    events = ctx.meter_events
+    tamper = events.loc[events["code"].isin(corroborate.TAMPER_CODES), "cons_no"]
+    alarmed = np.flatnonzero(active & ctx.customers["cons_no"].isin(tamper).to_numpy())
+    steps = np.full(len(values), -1, dtype=np.int64)
+    steps[alarmed] = step_columns(values, alarmed)  # before the scoring reuses values
     scored = score_matrix(
         values,
         ctx.customers["cons_no"].to_numpy(),
@@ -54,25 +65,39 @@ def scored_rows(ctx: DetectionContext) -> tuple[pd.DataFrame, np.ndarray]:
     rows = scored.pop("row").to_numpy()
     keep = (scored["status"] == "scored").to_numpy() & active[rows]
     scored, rows = scored[keep], rows[keep]
-    step = steps[rows]
-    events = ctx.meter_events
     at_drop, codes = corroborate.alarms_at_drop(
-        events, scored["cons_no"].to_numpy(), ctx.matrix.dates, step
+        events, scored["cons_no"].to_numpy(), ctx.matrix.dates, steps[rows]
     )
     shape = scored["score"].to_numpy(dtype=float)
     out = scored.assign(
         shape_score=shape,
         score=corroborate.combine(shape, at_drop),
-        step_date=np.where(step >= 0, day_labels(ctx.matrix.dates)[np.maximum(step, 0)], ""),
         alarms_at_drop=codes,
         context_row=rows,
     )
     out = out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
-    return out, out.pop("context_row").to_numpy()
+    rows = out.pop("context_row").to_numpy()
+    dated_rows = rows if dated is None else rows[: top_count(dated, len(rows))]
+    pending = dated_rows[~np.isin(dated_rows, alarmed)]
+    if len(pending):
+        masked = corroborate.mask_zero_runs(
+            ctx.matrix.values[pending], zero_days, ctx.open_mask[pending]
+        )  # the score's view of these rows, masked again: its copy was reused
+        steps[pending] = step_columns(masked, np.arange(len(pending)))
+    step = np.full(len(rows), -1, dtype=np.int64)
+    step[: len(dated_rows)] = steps[dated_rows]
+    labels = day_labels(ctx.matrix.dates)[np.maximum(step, 0)]
+    out.insert(out.columns.get_loc("alarms_at_drop"), "step_date", np.where(step >= 0, labels, ""))
+    return out, rows
 
 
 STEP_ROWS = 50_000
+
+
+def top_count(share: float, n: int) -> int:
+    """Rows in the top ``share`` of ``n`` scored customers (at least one)."""
+    return max(1, int(np.ceil(share * n)))
 
 
 def day_labels(dates: pd.DatetimeIndex) -> np.ndarray:
@@ -81,13 +106,12 @@ def day_labels(dates: pd.DatetimeIndex) -> np.ndarray:
 
 
 def step_columns(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """:func:`~audit_lib.detect.corroborate.step_columns` of the given rows (−1 elsewhere),
+    """:func:`~audit_lib.detect.corroborate.step_columns` of the given rows, in their order,
     block by block in one thread per core: no copy of all the rows at once."""
-    out = np.full(len(values), -1, dtype=np.int64)
+    out = np.full(len(rows), -1, dtype=np.int64)
 
     def block(lo: int) -> None:
-        pick = rows[lo : lo + STEP_ROWS]
-        out[pick] = corroborate.step_columns(values[pick])
+        out[lo : lo + STEP_ROWS] = corroborate.step_columns(values[rows[lo : lo + STEP_ROWS]])
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(block, range(0, len(rows), STEP_ROWS)))
@@ -96,9 +120,9 @@ def step_columns(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def detect_theft_suspicion(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     """The top ``top_share`` of customers by corroborated theft score, with evidence."""
-    scored, context_rows = scored_rows(ctx)
+    scored, context_rows = scored_rows(ctx, dated=theme.param("top_share"))
     ctx.extras["theft_scores"] = scored[["cons_no", "score", "rank", "shape_score"]]
-    k = max(1, int(np.ceil(theme.param("top_share") * len(scored))))
+    k = top_count(theme.param("top_share"), len(scored))
     top = scored.head(k)
     rows = context_rows[:k][(top["score"] >= theme.param("min_score")).to_numpy()]
     top = top[top["score"] >= theme.param("min_score")]
