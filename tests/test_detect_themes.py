@@ -160,3 +160,16 @@ def test_theft_theme_dates_its_findings_as_the_full_scores_do(ctx: DetectionCont
     np.testing.assert_array_equal(
         evidence.map(lambda e: e["rank"]).to_numpy(), full.loc[found["entity"], "rank"].to_numpy()
     )
+
+
+def test_theft_alarm_before_the_period_corroborates_a_drop_there(city: Path) -> None:
+    # the matrix reaches back before the period: an alarm at a drop there counts too
+    late = DetectionContext(Mart(city / "mart"), "YZ", dt.date(2024, 5, 1), END, history_days=121)
+    assert late.load_start == START
+    events = late.loaded_meter_events
+    assert len(late.meter_events) < len(events) and events["time"].min() < pd.Timestamp(late.start)
+    scores = theft_scores(late)
+    early = scores[(scores["alarms_at_drop"] != "") & (scores["step_date"] < "2024-04-15")]
+    assert not early.empty  # its alarm lies more than two weeks before the period
+    before = events[events["time"] < pd.Timestamp(late.start)]
+    assert early["cons_no"].isin(before["cons_no"]).all()

@@ -97,6 +97,15 @@ class DetectionContext:
         return self.mart.meter_events(self.bureau, self.months)
 
     @cached_property
+    def loaded_meter_events(self) -> pd.DataFrame:
+        """The bureau's meter alarms in every month of the matrix (history included): the
+        alarm at a drop that began before the period corroborates it too."""
+        loaded = months_between(self.load_start, self.end)
+        if loaded == self.months:
+            return self.meter_events
+        return self.mart.meter_events(self.bureau, loaded)
+
+    @cached_property
     def class_codes(self) -> np.ndarray:
         """Position of each customer's class in ``CUSTOMER_CLASSES`` (−1 = outside the list)."""
         codes = pd.Index(list(CUSTOMER_CLASSES)).get_indexer(pd.Index(self.customers["cust_class"]))

@@ -117,6 +117,9 @@ def detect(
 
 def warm(ctx: DetectionContext) -> None:
     """Build the context's shared inputs now (matrix, open days, customers, classes, prices,
-    meter alarms), so that themes running in two threads only read them."""
-    for name in ("customers", "matrix", "open_mask", "class_codes", "prices", "meter_events"):
+    meter alarms of the period and of the matrix's months), so that themes running in two
+    threads only read them."""
+    names = ("customers", "matrix", "open_mask", "class_codes", "prices", "meter_events",
+             "loaded_meter_events")  # fmt: skip
+    for name in names:
         getattr(ctx, name)

@@ -46,7 +46,7 @@ def scored_rows(
     zero_days = int(get_theme("zero_consumption").param("min_zero_days"))
     values = corroborate.mask_zero_runs(ctx.matrix.values, zero_days, ctx.open_mask)
     active = (ctx.customers["status"] == "active").to_numpy()
-    events = ctx.meter_events
+    events = ctx.loaded_meter_events  # a drop before the period has its alarm there
     tamper = events.loc[events["code"].isin(corroborate.TAMPER_CODES), "cons_no"]
     alarmed = np.flatnonzero(active & ctx.customers["cons_no"].isin(tamper).to_numpy())
     steps = np.full(len(values), -1, dtype=np.int64)
