@@ -80,11 +80,8 @@ def scored_rows(
     rows = out.pop("context_row").to_numpy()
     dated_rows = rows if dated is None else rows[: top_count(dated, len(rows))]
     pending = dated_rows[~np.isin(dated_rows, alarmed)]
-    if len(pending):
-        masked = corroborate.mask_zero_runs(
-            ctx.matrix.values[pending], zero_days, ctx.open_mask[pending]
-        )  # the score's view of these rows, masked again: its copy was reused
-        steps[pending] = step_columns(masked, np.arange(len(pending)))
+    if len(pending):  # the score's view of these rows, masked again: its copy was reused
+        steps[pending] = step_columns(ctx.matrix.values, pending, (zero_days, ctx.open_mask))
     step = np.full(len(rows), -1, dtype=np.int64)
     step[: len(dated_rows)] = steps[dated_rows]
     labels = day_labels(ctx.matrix.dates)[np.maximum(step, 0)]
@@ -105,13 +102,21 @@ def day_labels(dates: pd.DatetimeIndex) -> np.ndarray:
     return np.asarray(dates.strftime("%Y-%m-%d").to_numpy(), dtype=object)
 
 
-def step_columns(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def step_columns(
+    values: np.ndarray, rows: np.ndarray, mask: tuple[int, np.ndarray] | None = None
+) -> np.ndarray:
     """:func:`~audit_lib.detect.corroborate.step_columns` of the given rows, in their order,
-    block by block in one thread per core: no copy of all the rows at once."""
+    block by block in one thread per core: no copy of all the rows at once. ``mask``
+    (zero-run days, open days) applies :func:`~audit_lib.detect.corroborate.mask_zero_runs`
+    to each block first."""
     out = np.full(len(rows), -1, dtype=np.int64)
 
     def block(lo: int) -> None:
-        out[lo : lo + STEP_ROWS] = corroborate.step_columns(values[rows[lo : lo + STEP_ROWS]])
+        pick = rows[lo : lo + STEP_ROWS]
+        part = values[pick]
+        if mask is not None:
+            part = corroborate.mask_zero_runs(part, mask[0], mask[1][pick])
+        out[lo : lo + STEP_ROWS] = corroborate.step_columns(part)
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(block, range(0, len(rows), STEP_ROWS)))
