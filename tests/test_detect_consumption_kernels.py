@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from audit_lib.detect import matrix_ops
 from audit_lib.detect.matrix_ops import by_chunks, nanmean_rows, runs
 from audit_lib.detect.rules import consumption
 
@@ -30,13 +31,13 @@ def test_zero_runs_kernel_equals_runs_and_means() -> None:
 
 
 def test_by_threads_equals_by_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(consumption, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(matrix_ops, "CHUNK_ROWS", 7)
     x = np.random.default_rng(1).random((50, 4))
 
     def fn(s: slice) -> tuple[np.ndarray, ...]:
         return x[s].sum(axis=1), x[s].argmax(axis=1)
 
     want = by_chunks(50, fn, chunk=7)
-    got = consumption.by_threads(50, fn)
+    got = matrix_ops.by_threads(50, fn)
     for a, b in zip(want, got, strict=True):
         np.testing.assert_array_equal(a, b)

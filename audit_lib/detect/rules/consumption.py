@@ -6,10 +6,6 @@ All rules are whole-matrix numpy; pandas only formats the hits.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 import pandas as pd
@@ -17,9 +13,8 @@ import pandas as pd
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
 from audit_lib.detect.matrix_ops import (
-    CHUNK_ROWS,
     best_window_drop,
-    by_chunks,
+    by_threads,
     deseasonalise,
     nanmean_rows,
     window_means,
@@ -103,19 +98,6 @@ def _zero_runs(
         if n > 0:
             level[i] = total / n
     return length, end, level
-
-
-def by_threads(
-    n_rows: int, fn: Callable[[slice], tuple[np.ndarray, ...]]
-) -> tuple[np.ndarray, ...]:
-    """:func:`~audit_lib.detect.matrix_ops.by_chunks` (same chunks, same results) with the
-    chunks shared between one thread per core (their kernels release the GIL)."""
-    starts = range(0, max(n_rows, 1), CHUNK_ROWS)
-    if len(starts) == 1:
-        return by_chunks(n_rows, fn)
-    with ThreadPoolExecutor(max_workers=min(len(starts), os.cpu_count() or 1)) as pool:
-        parts = list(pool.map(lambda i: fn(slice(i, min(i + CHUNK_ROWS, n_rows))), starts))
-    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
 
 
 def detect_zero_consumption(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:

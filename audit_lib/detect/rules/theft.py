@@ -5,16 +5,13 @@ theme."""
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pandas as pd
 
 from audit_lib.detect import corroborate
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
-from audit_lib.detect.matrix_ops import nanmean_rows
+from audit_lib.detect.matrix_ops import by_threads, nanmean_rows
 from audit_lib.detect.theft import score_matrix
 from audit_lib.themes.catalogue import Theme, get_theme
 
@@ -89,9 +86,6 @@ def scored_rows(
     return out, rows
 
 
-STEP_ROWS = 50_000
-
-
 def top_count(share: float, n: int) -> int:
     """Rows in the top ``share`` of ``n`` scored customers (at least one)."""
     return max(1, int(np.ceil(share * n)))
@@ -106,21 +100,20 @@ def step_columns(
     values: np.ndarray, rows: np.ndarray, mask: tuple[int, np.ndarray] | None = None
 ) -> np.ndarray:
     """:func:`~audit_lib.detect.corroborate.step_columns` of the given rows, in their order,
-    block by block in one thread per core: no copy of all the rows at once. ``mask``
+    chunk by chunk in one thread per core: no copy of all the rows at once. ``mask``
     (zero-run days, open days) applies :func:`~audit_lib.detect.corroborate.mask_zero_runs`
-    to each block first."""
-    out = np.full(len(rows), -1, dtype=np.int64)
+    to each chunk first."""
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64)
 
-    def block(lo: int) -> None:
-        pick = rows[lo : lo + STEP_ROWS]
-        part = values[pick]
+    def chunk(part: slice) -> tuple[np.ndarray]:
+        pick = rows[part]
+        block = values[pick]
         if mask is not None:
-            part = corroborate.mask_zero_runs(part, mask[0], mask[1][pick])
-        out[lo : lo + STEP_ROWS] = corroborate.step_columns(part)
+            block = corroborate.mask_zero_runs(block, mask[0], mask[1][pick])
+        return (corroborate.step_columns(block),)
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(block, range(0, len(rows), STEP_ROWS)))
-    return out
+    return by_threads(len(rows), chunk)[0]
 
 
 def detect_theft_suspicion(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
