@@ -78,6 +78,17 @@ def test_features_flattening_lowers_volatility() -> None:
     assert feats["cv_change"].idxmin() == 4
 
 
+def test_features_capped_meter_sits_at_its_ceiling() -> None:
+    values = flat_panel(days=200)
+    cap = np.quantile(values[2], 0.4)
+    values[2, 100:] = np.minimum(values[2, 100:], cap)  # a clamp from day 100: ~60 % at the cap
+    values[4] = np.round(values[4])  # whole kWh: ties at the top in both halves alike
+    feats = shape_features(values)
+    assert feats.loc[2, "ceiling_change"] == pytest.approx(0.6, abs=0.1)
+    assert feats["ceiling_change"].idxmax() == 2
+    assert abs(feats.drop(index=2)["ceiling_change"]).max() < 0.1
+
+
 def test_features_weekly_pattern_loss() -> None:
     days = 210
     weekly = np.where(np.arange(days) % 7 >= 5, 2.0, 1.0).astype(np.float32)

@@ -34,6 +34,7 @@ def quiet() -> Iterator[None]:
 # ---- reference implementation (the code before the speed work) -------------------------
 
 EPS = 0.02  # floor on scale-free levels (customer mean = 1), avoids log(0)
+CEILING = 0.98  # a day within 2 % of its half's largest is at the ceiling
 
 
 def nanmean_rows(a: np.ndarray) -> np.ndarray:
@@ -310,6 +311,7 @@ def _chunk_features(
         early, first_weekday
     )
     out["peak_change"] = peak_ratio(late_s) - peak_ratio(early_s)
+    out["ceiling_change"] = ceiling_share(late_s) - ceiling_share(early_s)
     zero = observed & (raw <= 0)
     count = n_obs[:, 0].astype(np.float64)
     in_early = seen <= n_obs / 2
@@ -321,6 +323,15 @@ def _chunk_features(
     out["zero_run"] = longest_run(zero, observed & ~zero) / days
     out["missing_share"] = 1.0 - count / days
     return pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in out.items()})
+
+
+def ceiling_share(a: np.ndarray) -> np.ndarray:
+    """Share of each row's observed values within 2 % of the row's largest (0 when the
+    largest is not positive, NaN when nothing is observed)."""
+    with np.errstate(invalid="ignore"), quiet():
+        top = np.nanmax(a, axis=1, keepdims=True)
+        share = np.sum(a >= CEILING * top, axis=1) / np.sum(~np.isnan(a), axis=1)
+    return np.where(top[:, 0] > 0, share, np.where(np.isnan(top[:, 0]), np.nan, 0.0))
 
 
 # ---- the comparison --------------------------------------------------------------------

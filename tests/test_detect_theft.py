@@ -9,8 +9,10 @@ from detect_data import make_daily, to_long
 from sklearn.metrics import roc_auc_score
 
 from audit_lib.detect.evidence import explain, explain_top
+from audit_lib.detect.features import shape_features
 from audit_lib.detect.inject import KINDS, inject_theft
 from audit_lib.detect.metrics import map_at_k, precision_at_k, precision_recall_f1
+from audit_lib.detect.reasons import build_reasons
 from audit_lib.detect.supervised import evaluate_blend
 from audit_lib.detect.theft import TheftDetector, score_matrix, score_readings
 from audit_lib.errors import DataError
@@ -91,6 +93,20 @@ def test_theft_detector_is_cross_fitted(panel: tuple[np.ndarray, np.ndarray]) ->
         np.testing.assert_allclose(
             det.self_scores_[scored_here], model.predict_proba(feats[scored_here])[:, 1]
         )
+
+
+def test_capped_meter_is_ranked_and_explained() -> None:
+    values, _ = make_daily(np.random.default_rng(3), n=60, days=200, n_thieves=0)
+    cap = np.nanquantile(values[7], 0.4)
+    values[7, 100:] = np.minimum(values[7, 100:], cap)  # clamp: the mean falls only ~20 %
+    out = score_matrix(values, [f"K{i:03d}" for i in range(60)]).set_index("cons_no")
+    assert out.loc["K007", "rank"] <= 3
+    assert out.loc["K007", "reason_en"].startswith(("capped", "peaks flattened"))
+    feats = shape_features(values)
+    feats.loc[8, "ceiling_change"] = 0.5  # an untouched customer but for this one feature
+    reasons = build_reasons(feats, recent=30, history=90, days=200)
+    assert "50" in reasons[8] and "capped" in reasons[8]
+    assert reasons[8].startswith("后半期电量多日顶格持平")
 
 
 def test_score_readings_matches_matrix(panel: tuple[np.ndarray, np.ndarray]) -> None:

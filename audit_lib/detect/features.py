@@ -68,6 +68,7 @@ FEATURES: dict[str, str] = {
     "acf1_late": "lag-1 autocorrelation of the last half",
     "weekly_change": "weekly-pattern strength last half minus first half",
     "peak_change": "log(p95 / median) last half minus first half",
+    "ceiling_change": "share of days within 2 % of the half's largest, last half minus first",
     "zero_share": "share of observed days with zero kWh",
     "zero_change": "zero share of last half minus first half",
     "zero_run": "longest run of zero days, as a share of all days",

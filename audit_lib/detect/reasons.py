@@ -24,13 +24,14 @@ EXPLAINABLE: dict[str, int] = {
     "vol_change": 0,
     "weekly_change": -1,
     "peak_change": -1,
+    "ceiling_change": +1,
 }
 
 # smallest spread used for a feature's z-score, so a feature that is 0 for most customers
 # (missing or zero days) does not win on a tiny deviation
 MIN_SPREAD: dict[str, float] = {
     "zero_run": 0.03, "zero_change": 0.1, "weekly_change": 0.05,
-    "level_vs_peers": 0.5, "drop_vs_peers": 0.3,
+    "level_vs_peers": 0.5, "drop_vs_peers": 0.3, "ceiling_change": 0.05,
 }  # fmt: skip
 
 REASON_ALL_ZERO = "全期电量为零（另由零电量主题处理） / zero kWh on every observed day (see the zero-consumption theme)"
@@ -98,6 +99,12 @@ TEMPLATES: dict[str, Template] = {
     "peak_change": lambda f, r, h, d: (
         "用电高峰被削平（峰值/中位数比下降" + _down(f["peak_change"]) + "%） / peaks flattened "
         "(p95/median down " + _down(f["peak_change"]) + "%)"
+    ),
+    "ceiling_change": lambda f, r, h, d: (
+        "后半期电量多日顶格持平（封顶日占比增加" + _pct(f["ceiling_change"]) + "个百分点，疑限流/"
+        "卡表） / capped: share of days at the late maximum up "
+        + _pct(f["ceiling_change"])
+        + " points (current limiter or clamp?)"
     ),
 }
 

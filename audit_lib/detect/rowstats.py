@@ -160,9 +160,13 @@ def quiet() -> Iterator[None]:
 KERNEL_FEATURES = (
     "drop_recent", "drop_thirds", "step_t", "step_drop", "step_pos", "vol_step_t",
     "vol_change", "cv_change", "cv_late", "acf1_change", "acf1_late", "weekly_change",
-    "peak_change", "zero_share", "zero_change", "zero_run", "missing_share",
+    "peak_change", "ceiling_change", "zero_share", "zero_change", "zero_run", "missing_share",
 )  # fmt: skip
 """Columns written by :func:`row_features`, in this order."""
+CEILING = 0.98
+"""A day is at its half's ceiling when it is at least this share of the half's largest day:
+a capped meter (限流 / clamp) records its cap day after day; a household's own peak is rarely
+approached again within 2 %."""
 
 
 @numba.njit(cache=True, nogil=True)
@@ -338,27 +342,33 @@ def _median(a: np.ndarray, n: int) -> float:  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _half_stats(
     a: np.ndarray, mask: np.ndarray, days: int, buf: np.ndarray
-) -> tuple[float, float]:  # pragma: no cover - compiled
-    """Coefficient of variation and log(p95 / p50) of ``a`` where ``mask`` (NaN-aware)."""
-    n, s = 0, 0.0
+) -> tuple[float, float, float]:  # pragma: no cover - compiled
+    """Coefficient of variation, log(p95 / p50) and the :data:`CEILING` share of ``a`` where
+    ``mask`` (NaN-aware)."""
+    n, s, top = 0, 0.0, -np.inf
     for j in range(days):
         v = a[j]
         if mask[j] and not np.isnan(v):
             buf[n] = v
             n += 1
             s += v
+            top = max(top, v)
     if n == 0:
-        return np.nan, np.nan
+        return np.nan, np.nan, np.nan
     mean = s / n
     ss = 0.0
+    at_top = 0
     for k in range(n):
         d = buf[k] - mean
         ss += d * d
+        if buf[k] >= CEILING * top:
+            at_top += 1
     cv = np.sqrt(ss / n) / (abs(mean) + EPS)
+    ceiling = at_top / n if top > 0 else 0.0
     k50, k95 = int(np.floor(0.5 * (n - 1))), int(np.floor(0.95 * (n - 1)))
     q95 = _largest(buf, n, n - k95)  # few values above it: one pass, no reordering
     q50 = q95 if k50 == k95 else _select(buf, n, k50)
-    return cv, np.log((q95 + EPS) / (q50 + EPS))
+    return cv, np.log((q95 + EPS) / (q50 + EPS)), ceiling
 
 
 @numba.njit(cache=True, nogil=True)
@@ -513,8 +523,8 @@ def row_features(
             o[5], o[6] = scan[1], scan[7] - scan[6]
         else:
             o[5], o[6] = scan[0], scan[5] - scan[4]
-        cv_e, pk_e = _half_stats(shape, early, days, buf)
-        cv_l, pk_l = _half_stats(shape, late, days, buf)
+        cv_e, pk_e, top_e = _half_stats(shape, early, days, buf)
+        cv_l, pk_l, top_l = _half_stats(shape, late, days, buf)
         o[7] = _log_ratio(cv_l, cv_e)
         o[8] = cv_l
         acf_e, wk_e = _acf1_weekly(adj, early, days, first_weekday)
@@ -523,10 +533,11 @@ def row_features(
         o[10] = acf_l
         o[11] = wk_l - wk_e
         o[12] = pk_l - pk_e
-        o[13] = zeros / n_obs if n_obs > 0 else np.nan
-        o[14] = z_l / max(o_l, 1) - z_e / max(o_e, 1)
-        o[15] = longest / days
-        o[16] = 1.0 - n_obs / days
+        o[13] = top_l - top_e
+        o[14] = zeros / n_obs if n_obs > 0 else np.nan
+        o[15] = z_l / max(o_l, 1) - z_e / max(o_e, 1)
+        o[16] = longest / days
+        o[17] = 1.0 - n_obs / days
 
 
 @numba.njit(cache=True, nogil=True)
