@@ -13,6 +13,7 @@ from audit_lib.detect.ensemble import (
     DEFAULT_NORMALISER,
     DEFAULT_WEIGHTS,
     MEMBER_NAMES,
+    SCRATCH,
     DefaultEnsemble,
     SampledKNN,
     SampledLOF,
@@ -103,3 +104,19 @@ def test_ensemble_with_own_members_weighs_them_equally_unless_told() -> None:
     assert not np.allclose(tilted.decision_scores_, det.decision_scores_)
     with pytest.raises(ValueError, match="weights"):
         DefaultEnsemble(members=names, weights=(1.0, 1.0, 2.0)).fit(x)
+
+
+def test_ensemble_keeps_no_per_cell_tables_and_scores_as_pyod() -> None:
+    x, _ = blobs(seed=8)
+    new, _ = blobs(seed=9, n=100)
+    names = ("ECOD", "COPOD", "IForest")
+    det = DefaultEnsemble(members=names).fit(x)
+    scored = det.decision_function(new)
+    for member in det.members_:
+        assert not any(hasattr(member, name) for name in SCRATCH)
+    for name in ("ECOD", "COPOD"):  # pyod's own member, tables kept, scores the same
+        own = make_member(name).fit(x)
+        assert hasattr(own, "U_l")
+        ours = det.members_[names.index(name)]
+        np.testing.assert_allclose(ours.decision_function(new), own.decision_function(new))
+    np.testing.assert_allclose(det.decision_function(new), scored)

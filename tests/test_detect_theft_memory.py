@@ -82,3 +82,32 @@ def test_frame_rows_find_each_customers_input_row() -> None:
     ints = np.arange(500)  # keys that are not text: found by lookup instead
     rows = frame_rows(scores_frame(ints, scores)["cons_no"], ints, scores)
     np.testing.assert_array_equal(rows, np.argsort(-scores, kind="stable"))
+
+
+def test_score_matrix_masking_zero_runs_itself_scores_as_the_masked_copy() -> None:
+    from audit_lib.detect.corroborate import mask_zero_runs
+
+    values = dirty(seed=5, n=300, days=150)
+    values[3:6, 20:80] = 0.0  # 60 zero days: masked (the zero theme's)
+    values[6, 20:40] = 0.0  # 20 zero days: kept
+    opened = np.ones(values.shape, dtype=bool)
+    opened[7, :50] = False  # not open yet: masked
+    keys = np.array([f"C{i:04d}" for i in range(len(values))])
+    before = values.copy()
+    got = score_matrix(values, keys, zero_runs=(30, opened))
+    want = score_matrix(mask_zero_runs(values, 30, opened), keys)
+    pd.testing.assert_frame_equal(got, want)
+    np.testing.assert_array_equal(values, before)  # the caller's matrix is left alone
+    assert not got.equals(score_matrix(values, keys))  # the masking changed something
+
+
+def test_fit_is_prepare_then_fit_prepared() -> None:
+    from audit_lib.detect.theft import TheftDetector
+
+    values, _ = make_daily(np.random.default_rng(6), n=120, days=120)
+    whole = TheftDetector(random_state=2).fit(values)
+    det = TheftDetector(random_state=2)
+    training = det.prepare(values)
+    assert not any(np.shares_memory(a, values) for a in vars(training).values())
+    det.fit_prepared(training)
+    np.testing.assert_array_equal(det.decision_scores_, whole.decision_scores_)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -183,6 +184,32 @@ def _tree_sums(
     return out
 
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """What the theft score's models learn from, made from the matrix by
+    :meth:`TheftDetector.prepare` (the customers' own features are the detector's
+    ``features_``).
+
+    Attributes
+    ----------
+    sample
+        Rows of the customers whose copies the self-supervision trains on (sorted).
+    n_copies
+        Theft copies (and absence copies) per sample customer.
+    copy_feats, absent_feats
+        Features of the theft copies and of the legitimate-absence copies; copy ``j`` of
+        sample customer ``s`` at row ``j * len(sample) + s`` of each.
+    folds
+        Cross-fitting fold of every customer.
+    """
+
+    sample: np.ndarray
+    n_copies: int
+    copy_feats: np.ndarray
+    absent_feats: np.ndarray
+    folds: np.ndarray
+
+
 class TheftDetector(BaseDetector):
     """Theft-suspicion detector over a customers × days kWh matrix.
 
@@ -261,10 +288,12 @@ class TheftDetector(BaseDetector):
         self, X: np.ndarray, y: np.ndarray | None = None, groups: np.ndarray | None = None
     ) -> TheftDetector:
         """Score every customer (row) of ``X``; ``y`` is ignored (unsupervised)."""
-        with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
-            return self._fit(X, groups)
+        return self.fit_prepared(self.prepare(X, groups))
 
-    def _fit(self, X: np.ndarray, groups: np.ndarray | None) -> TheftDetector:
+    def prepare(self, X: np.ndarray, groups: np.ndarray | None = None) -> TrainingSet:
+        """Everything :meth:`fit_prepared` needs from the matrix ``X``: the shape features of
+        its rows and of their injected copies. Nothing returned refers to ``X``, so a caller
+        that owns ``X`` can free it before the models are fit (1.5 GB at 10⁶ customers)."""
         values = np.ascontiguousarray(check_matrix(X, name="X"))
         rng = np.random.default_rng(self.random_state)
         level = customer_levels(values)  # once for the profile and the features
@@ -273,32 +302,6 @@ class TheftDetector(BaseDetector):
             values, groups, recent=self.recent, history=self.history,
             first_weekday=self.first_weekday, profile=self.profile_, level=level, checked=True,
         )  # fmt: skip
-        feats = self.features_.to_numpy(dtype=np.float64)
-        z, self.centre_, self.scale_ = robust_standardise(feats)
-        names = [str(c) for c in self.features_.columns]
-        ensemble = DefaultEnsemble(
-            members=THEFT_MEMBERS, normaliser=THEFT_NORMALISER, random_state=self.random_state
-        )
-        # the unsupervised view needs nothing of the self-supervised one (nor its random
-        # numbers): it fits in a thread of its own meanwhile
-        with ThreadPoolExecutor(max_workers=1) as side:
-            fitting = side.submit(_fit_ensemble, ensemble, orient_features(z, names))
-            self._fit_self_supervised(values, groups, feats, rng)
-            self.ensemble_ = fitting.result()
-        self.unsup_scores_ = np.asarray(self.ensemble_.decision_scores_)
-        self.rule_scores_ = self._rule(feats, names)
-        parts = (rank01(self.self_scores_), rank01(self.unsup_scores_), rank01(self.rule_scores_))
-        finalise_scores(self, self._blend(*parts))
-        return self
-
-    def _fit_self_supervised(
-        self,
-        values: np.ndarray,
-        groups: np.ndarray | None,
-        feats: np.ndarray,
-        rng: np.random.Generator,
-    ) -> None:
-        """Cross-fitted classifier of injected copies vs originals: ``self_scores_``."""
         n = values.shape[0]
         # self-supervision trains on a sample of customers (bounded cost on a whole bureau)
         sample = np.sort(rng.choice(n, min(n, MAX_SELF_SAMPLE), replace=False))
@@ -307,30 +310,59 @@ class TheftDetector(BaseDetector):
         copies = np.concatenate(
             [inject_theft(values[sample], rng)[0] for _ in range(n_copies)], axis=0
         )  # copy j of sample customer s sits at row j * m + s
-        copy_groups = None if groups is None else np.tile(np.asarray(groups)[sample], n_copies)
-        copy_feats = self._features(copies, copy_groups)
         sample_groups = None if groups is None else np.asarray(groups)[sample]
+        copy_groups = None if sample_groups is None else np.tile(sample_groups, n_copies)
+        copy_feats = self._features(copies, copy_groups)
+        del copies
         absent_feats = (
             self._features(
                 np.concatenate([inject_absence(values[sample], rng) for _ in range(n_copies)]),
-                None if sample_groups is None else np.tile(sample_groups, n_copies),
+                copy_groups,
             )
             if self.absences
-            else np.zeros((0, feats.shape[1]))
-        )  # absence copy j of sample customer s sits at row j * m + s
+            else np.zeros((0, len(self.features_.columns)))
+        )  # absence copy j of sample customer s sits at row j * m + s, as the theft copies
         folds = rng.permutation(n) % max(2, min(self.n_folds, n))
+        return TrainingSet(sample, n_copies, copy_feats, absent_feats, folds)
+
+    def fit_prepared(self, training: TrainingSet) -> TheftDetector:
+        """Fit the three views on a :meth:`prepare` result and score its customers."""
+        with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
+            feats = self.features_.to_numpy(dtype=np.float64)
+            z, self.centre_, self.scale_ = robust_standardise(feats)
+            names = [str(c) for c in self.features_.columns]
+            ensemble = DefaultEnsemble(
+                members=THEFT_MEMBERS, normaliser=THEFT_NORMALISER, random_state=self.random_state
+            )
+            # the unsupervised view needs nothing of the self-supervised one (nor its random
+            # numbers): it fits in a thread of its own meanwhile
+            with ThreadPoolExecutor(max_workers=1) as side:
+                fitting = side.submit(_fit_ensemble, ensemble, orient_features(z, names))
+                self._fit_self_supervised(training, feats)
+                self.ensemble_ = fitting.result()
+        self.unsup_scores_ = np.asarray(self.ensemble_.decision_scores_)
+        self.rule_scores_ = self._rule(feats, names)
+        parts = (rank01(self.self_scores_), rank01(self.unsup_scores_), rank01(self.rule_scores_))
+        finalise_scores(self, self._blend(*parts))
+        return self
+
+    def _fit_self_supervised(self, training: TrainingSet, feats: np.ndarray) -> None:
+        """Cross-fitted classifier of injected copies vs originals: ``self_scores_``."""
+        sample, n_copies, folds = training.sample, training.n_copies, training.folds
+        m = len(sample)
         self.folds_ = folds
-        self.self_scores_ = np.zeros(n)
+        self.self_scores_ = np.zeros(len(feats))
 
         def fit_fold(k: int) -> HistGradientBoostingClassifier:
             train = np.flatnonzero(folds[sample] != k)  # positions within the sample
             copy_rows = (np.arange(n_copies)[:, None] * m + train[None, :]).ravel()
             # per theft copy (positive) one original and one absence copy (negatives): the
             # originals repeated n_copies times, no sample weights
-            absent = absent_feats[copy_rows] if self.absences else absent_feats
+            absent = training.absent_feats[copy_rows] if self.absences else training.absent_feats
             x_fit = np.vstack(
-                [np.repeat(feats[sample[train]], n_copies, axis=0), absent, copy_feats[copy_rows]]
-            )
+                [np.repeat(feats[sample[train]], n_copies, axis=0), absent,
+                 training.copy_feats[copy_rows]]
+            )  # fmt: skip
             y_fit = np.r_[np.zeros(len(copy_rows) + len(absent)), np.ones(len(copy_rows))]
             model = _classifier(self.random_state + int(k), min_leaf=3 * n_copies)
             test = np.flatnonzero(folds == k)  # never in this model's training rows
@@ -403,6 +435,7 @@ def score_matrix(
     dates: pd.DatetimeIndex | None = None,
     overwrite_input: bool = False,
     with_rows: bool = False,
+    zero_runs: tuple[int, np.ndarray | None] | None = None,
 ) -> pd.DataFrame:
     """Theft-suspicion score of every customer (row) of a customers × days kWh matrix.
 
@@ -410,6 +443,10 @@ def score_matrix(
     lets reasons name calendar days. ``overwrite_input`` lets the scorable rows be gathered
     inside ``values`` (float32, no negative kWh) instead of into a copy: at 10⁶ customers
     the copy is 1.5 GB. ``with_rows`` adds the input row of each customer (``row``).
+    ``zero_runs`` = ``(min_days, open_mask)`` scores the matrix with exact-zero runs of at
+    least ``min_days`` days, and days outside ``open_mask`` (if given), counted as missing
+    (:func:`~audit_lib.detect.corroborate.mask_zero_runs`); that masked copy is this
+    function's own and is freed once the features are made, before the models are fit.
     Customers with
     fewer than ``min_customer_days`` observed days are skipped (score NaN,
     ``status`` ``too_few_days``); customers whose every observed day is zero get their own
@@ -433,7 +470,13 @@ def score_matrix(
     from audit_lib.detect.base import scores_frame
     from audit_lib.errors import DataError
 
-    arr = check_matrix(values, overwrite_input=overwrite_input)
+    if zero_runs is None:
+        arr = check_matrix(values, overwrite_input=overwrite_input)
+        owned = overwrite_input or not np.shares_memory(arr, values)
+    else:
+        from audit_lib.detect.corroborate import mask_zero_runs
+
+        arr, owned = check_matrix(mask_zero_runs(values, *zero_runs), overwrite_input=True), True
     n, days = arr.shape
     key_arr = np.asarray([str(i) for i in range(n)] if keys is None else keys, dtype=object)
     if days < MIN_DAYS:
@@ -450,9 +493,10 @@ def score_matrix(
         )  # fmt: skip
     det = TheftDetector(recent=recent, history=history, first_weekday=first_weekday,
                         absences=absences, random_state=random_state)  # fmt: skip
-    owned = overwrite_input or not np.shares_memory(arr, values)
-    det.fit(scorable_rows(arr, ok, in_place=owned),
-            groups=None if groups is None else np.asarray(groups)[ok])  # fmt: skip
+    training = det.prepare(scorable_rows(arr, ok, in_place=owned),
+                           None if groups is None else np.asarray(groups)[ok])  # fmt: skip
+    del arr  # the last reference when owned: the matrix is not held while the models fit
+    det.fit_prepared(training)
     scores = np.full(n, np.nan)
     scores[ok] = det.decision_scores_
     reason = np.full(n, rs.REASON_TOO_FEW.format(n=min_customer_days), dtype=object)
