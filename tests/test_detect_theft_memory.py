@@ -111,3 +111,49 @@ def test_fit_is_prepare_then_fit_prepared() -> None:
     assert not any(np.shares_memory(a, values) for a in vars(training).values())
     det.fit_prepared(training)
     np.testing.assert_array_equal(det.decision_scores_, whole.decision_scores_)
+
+
+def test_absurd_days_follow_the_rule() -> None:
+    from audit_lib.detect.rowstats import absurd_days
+
+    days = 60
+    x = np.full((5, days), 8.0, dtype=np.float32)
+    x[0, 3] = 2e6  # above the daily limit
+    x[1, 4] = 9000.0  # > 1000 kWh and > 1000 × the median (8)
+    x[2] = 4000.0  # a factory: large, but its own level
+    x[2, 9] = 30000.0  # 7.5 × its median: a busy day, not a data error
+    x[3, :50] = 0.05  # a vacant dwelling (standby) ...
+    x[3, 50:] = 60.0  # ... moving in: 1200 × the median, but under 1000 kWh
+    x[4, 7] = np.nan  # missing days stay missing
+    rule = (1000.0, 1000.0, 1e6)
+    np.testing.assert_array_equal(absurd_days(x, *rule, False), [1, 1, 0, 0, 0])
+    kept = x.copy()
+    assert absurd_days(x, *rule, True).sum() == 2
+    assert np.isnan(x[0, 3]) and np.isnan(x[1, 4])
+    changed = np.isnan(x) != np.isnan(kept)
+    assert changed.sum() == 2  # nothing else touched
+    np.testing.assert_array_equal(x[2:], kept[2:])
+
+
+def test_absurd_reading_is_left_out_and_named_not_scored_as_a_drop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values, _ = make_daily(np.random.default_rng(12), n=150, days=200, n_thieves=10)
+    values[140, 20] = 5e7  # one absurd day early: every later day would look like a drop
+    values[141, 50:53] = 2e4 * np.nanmedian(values[141])  # three shifted decimals
+    keys = np.array([f"C{i:04d}" for i in range(len(values))])
+    before = values.copy()
+    out = score_matrix(values, keys).set_index("cons_no")
+    np.testing.assert_array_equal(values, before)  # the caller's matrix is left alone
+    for key, n in (("C0140", 1), ("C0141", 3)):
+        assert f"{n} absurd daily reading" in out.loc[key, "reason_en"]
+        assert f"{n}日读数异常偏大" in out.loc[key, "reason_zh"]
+    clean = before.copy()
+    clean[140, 20] = np.nan
+    clean[141, 50:53] = np.nan
+    want = score_matrix(clean, keys).set_index("cons_no")
+    np.testing.assert_allclose(out["score"], want.loc[out.index, "score"])  # left out, exactly
+    monkeypatch.setattr(theft_module, "absurd_rule", lambda: (np.inf, np.inf, np.inf))
+    unruled = score_matrix(values, keys).set_index("cons_no")
+    assert unruled.loc["C0140", "rank"] <= 3  # what the rule prevents: a data error on top
+    assert unruled.loc["C0140", "rank"] < out.loc["C0140", "rank"]

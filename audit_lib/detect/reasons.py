@@ -37,6 +37,23 @@ MIN_SPREAD: dict[str, float] = {
 REASON_ALL_ZERO = "全期电量为零（另由零电量主题处理） / zero kWh on every observed day (see the zero-consumption theme)"
 REASON_TOO_FEW = "有效读数不足{n}日，未评分 / fewer than {n} observed days, not scored"
 REASON_NONE = "无明显异常特征 / no single feature stands out"
+NOTE_ABSURD = (
+    "；{n}日读数异常偏大（疑数据错误），未计入评分",
+    "; {n} absurd daily reading(s) (data error?) left out of the score",
+)
+
+
+def with_note(reasons: np.ndarray, note: tuple[str, str], counts: np.ndarray) -> np.ndarray:
+    """``中文 / English`` reasons with ``note`` (its ``{n}`` filled from ``counts``) added to
+    each half."""
+    parts = pd.Series(reasons, dtype=object).str.split(" / ", n=1, expand=True)
+    zh = parts[0]
+    en = parts[1].fillna(parts[0]) if parts.shape[1] > 1 else parts[0]
+    n = pd.Series(counts).astype(str)
+    zh_note, en_note = (pd.Series(part.split("{n}")) for part in note)
+    return np.asarray(
+        zh + zh_note[0] + n + zh_note[1] + " / " + en + en_note[0] + n + en_note[1], dtype=object
+    )
 
 
 def _pct(values: pd.Series) -> pd.Series:

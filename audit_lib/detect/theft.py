@@ -47,7 +47,8 @@ from audit_lib.detect.features import (
     shape_features,
 )
 from audit_lib.detect.inject import inject_absence, inject_theft
-from audit_lib.detect.rowstats import column_nanmedians, row_levels
+from audit_lib.detect.matrix_ops import by_threads
+from audit_lib.detect.rowstats import absurd_days, column_nanmedians, row_levels
 
 # The unsupervised view runs on every customer of a bureau (up to ~10⁶ rows), so it uses
 # only members whose cost is linear in the rows (no KNN / LOF). This was the first
@@ -417,6 +418,29 @@ class TheftDetector(BaseDetector):
 
 MIN_CUSTOMERS = 20
 MIN_DAYS = 90
+ABSURD_RATIO = 1000.0
+ABSURD_MIN_KWH = 1000.0
+"""A day's kWh is absurd (a data error: a shifted decimal, Wh read as kWh, a counter
+overflow) above the ingest limit of a daily reading, or above both ``ABSURD_MIN_KWH`` and
+``ABSURD_RATIO`` × the median of the customer's positive days. Such days count as missing
+for the score and the reason says how many there were; without the rule one absurd day made
+every other day look like a 99 % drop."""
+
+
+def absurd_rule() -> tuple[float, float, float]:
+    """``(ratio, min_kwh, limit)`` of :func:`~audit_lib.detect.rowstats.absurd_days`."""
+    from audit_lib.data.checks import KWH_LIMITS
+
+    return ABSURD_RATIO, ABSURD_MIN_KWH, KWH_LIMITS["readings"][1]
+
+
+def count_absurd(values: np.ndarray) -> np.ndarray:
+    """Absurd days (:func:`absurd_rule`) of each row, rows shared between the cores."""
+    return by_threads(
+        len(values), lambda part: (absurd_days(values[part], *absurd_rule(), False),)
+    )[0]
+
+
 STATUS_SCORED, STATUS_FEW, STATUS_ZERO = "scored", "too_few_days", "all_zero"
 
 
@@ -482,6 +506,14 @@ def score_matrix(
     if days < MIN_DAYS:
         raise DataError(f"only {days} days; the theft score needs at least {MIN_DAYS}",
                         file=source, field="date")  # fmt: skip
+    absurd = count_absurd(arr)
+    if absurd.any():  # absurd days become missing: a data error must not look like a drop
+        if not owned:
+            arr, owned = arr.copy(), True
+        bad = np.flatnonzero(absurd)
+        block = arr[bad]
+        absurd_days(block, *absurd_rule(), True)
+        arr[bad] = block
     n_obs, level = row_levels(arr)  # no negative kWh left: all zero ⇔ mean 0
     all_zero = (n_obs > 0) & (level == 0)
     ok = (n_obs >= min_customer_days) & ~all_zero
@@ -504,6 +536,9 @@ def score_matrix(
     reason[ok] = rs.build_reasons(
         det.features_, recent=recent, history=history, days=days, dates=dates
     )
+    if absurd.any():
+        bad = np.flatnonzero(absurd)
+        reason[bad] = rs.with_note(reason[bad], rs.NOTE_ABSURD, absurd[bad])
     frame = scores_frame(key_arr, scores, reason)
     row = frame_rows(frame[CONS_NO], key_arr, scores)
     for name, part in (("score_self", det.self_scores_), ("score_unsup", det.unsup_scores_)):
@@ -575,5 +610,6 @@ def score_readings(readings: pd.DataFrame, *, source: str = "<frame>") -> pd.Dat
 
     values, keys, dates = readings_matrix(readings, source=source)
     return score_matrix(
-        values, keys, first_weekday=int(dates[0].weekday()), source=source, dates=dates
-    )
+        values, keys, first_weekday=int(dates[0].weekday()), source=source, dates=dates,
+        overwrite_input=True,  # the matrix was built for this call: cleaned in place
+    )  # fmt: skip
