@@ -51,6 +51,9 @@ def test_each_injected_fault_is_found_once(clean: dict[str, pd.DataFrame], tmp_p
     orphan = dup.assign(cons_no="1999999999")
     r = pd.concat([r[~gap], dup, orphan], ignore_index=True)
     r.loc[(r.cons_no == c_neg) & (r.date == "2025-01-10"), "kwh"] = -4.0
+    c_abs = yz.cons_no.unique()[4]  # a shifted decimal: 2,000 × its median day
+    own = r.cons_no == c_abs
+    r.loc[own & (r.date == "2025-02-20"), "kwh"] = max(2000.0, 2000 * r.loc[own, "kwh"].median())
     t["readings"] = r
     a = t["area_supply"]  # a 4-day hole in one area's supply, across a month end
     t["area_supply"] = a[~((a.area_id == "YZ-A2") & a.date.between("2025-01-30", "2025-02-02"))]
@@ -70,11 +73,15 @@ def test_each_injected_fault_is_found_once(clean: dict[str, pd.DataFrame], tmp_p
         hits = run_checks(m, "YZ")
         other = run_checks(m, "JB")
     counts = summarize(hits).set_index("check").hits.to_dict()
-    assert counts == {"missing_readings": 1, "missing_supply": 1, "negative_readings": 1, "duplicate_readings": 1,
+    assert counts == {"missing_readings": 1, "missing_supply": 1, "negative_readings": 1,
+                      "absurd_readings": 1, "duplicate_readings": 1,
                       "register_backwards": 1, "bill_kwh_mismatch": 1, "orphans": 2,
                       "bad_codes": 3}  # fmt: skip
     by = {k: set(g.entity) for k, g in hits.groupby("check")}
     assert by["negative_readings"] == {c_neg} and by["duplicate_readings"] == {c_dup}
+    absurd_hit = hits[hits.check == "absurd_readings"].iloc[0]
+    assert absurd_hit.entity == c_abs and absurd_hit.date == pd.Timestamp("2025-02-20")
+    assert "异常偏大" in absurd_hit.detail and "absurd daily kWh" in absurd_hit.detail
     assert by["missing_readings"] == {c_gap} and by["missing_supply"] == {"YZ-A2"}
     missing = hits[hits.check.str.startswith("missing")].set_index("entity")
     assert missing.loc[c_gap, "date"] == pd.Timestamp("2025-01-11")
@@ -266,3 +273,27 @@ def test_data_quality_theme_reports_the_period_only(
     assert set(feb_loose.findings.entity) == {c_code}  # the 6-day gap is below 7 days
     assert set(jan.findings.entity) == {c_jan, c_cross, c_code, "1999999999", b.cons_no[i_back]}
     assert feb.findings.reason_zh.str.contains("数据质量").all()
+
+
+def test_absurd_readings_on_a_built_matrix_equal_their_own_matrix(
+    clean: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    from audit_lib.data.matrix import build_matrix
+    from audit_lib.data.quality_matrix import BuiltMatrix, covering
+
+    r = clean["readings"]
+    first, second = r.cons_no.unique()[[0, 5]]
+    r.loc[(r.cons_no == first) & (r.date == "2025-01-03"), "kwh"] = 3e6  # above the ingest limit
+    r.loc[(r.cons_no == second) & (r.date == "2025-02-11"), "kwh"] = 5e4
+    with write_mart(tmp_path / "mart", clean) as m:
+        own = run_check(m, "absurd_readings", "YZ")
+        span = m.sql("SELECT min(date) AS d0, max(date) AS d1 FROM readings WHERE bureau = 'YZ'")
+        matrix = build_matrix(m, "YZ", span.d0.iloc[0], span.d1.iloc[0])
+        built = BuiltMatrix("YZ", matrix, m.customers("YZ"))
+        assert covering(m, "YZ", built) is not None
+        reused = run_check(m, "absurd_readings", "YZ", built=built)
+    assert set(zip(own.entity, own.date.dt.strftime("%Y-%m-%d"), strict=True)) == {
+        (first, "2025-01-03"),
+        (second, "2025-02-11"),
+    }
+    pd.testing.assert_frame_equal(reused, own)

@@ -114,7 +114,7 @@ def test_fit_is_prepare_then_fit_prepared() -> None:
 
 
 def test_absurd_days_follow_the_rule() -> None:
-    from audit_lib.detect.rowstats import absurd_days
+    from audit_lib.data.absurd import absurd_cells, absurd_days
 
     days = 60
     x = np.full((5, days), 8.0, dtype=np.float32)
@@ -127,6 +127,7 @@ def test_absurd_days_follow_the_rule() -> None:
     x[4, 7] = np.nan  # missing days stay missing
     rule = (1000.0, 1000.0, 1e6)
     np.testing.assert_array_equal(absurd_days(x, *rule, False), [1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(absurd_cells(x, *rule), [0 * days + 3, 1 * days + 4])
     kept = x.copy()
     assert absurd_days(x, *rule, True).sum() == 2
     assert np.isnan(x[0, 3]) and np.isnan(x[1, 4])
@@ -153,7 +154,9 @@ def test_absurd_reading_is_left_out_and_named_not_scored_as_a_drop(
     clean[141, 50:53] = np.nan
     want = score_matrix(clean, keys).set_index("cons_no")
     np.testing.assert_allclose(out["score"], want.loc[out.index, "score"])  # left out, exactly
-    monkeypatch.setattr(theft_module, "absurd_rule", lambda: (np.inf, np.inf, np.inf))
+    from audit_lib.data import absurd
+
+    monkeypatch.setattr(absurd, "RULE", (np.inf, np.inf, np.inf))
     unruled = score_matrix(values, keys).set_index("cons_no")
     assert unruled.loc["C0140", "rank"] <= 3  # what the rule prevents: a data error on top
     assert unruled.loc["C0140", "rank"] < out.loc["C0140", "rank"]

@@ -15,13 +15,15 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from audit_lib.data import absurd
 from audit_lib.data.access import Mart, arrow_frame
 from audit_lib.data.gaps import customer_gaps
 from audit_lib.data.mart import partitions
-from audit_lib.data.matrix import build_matrix
+from audit_lib.data.matrix import ConsumptionMatrix, build_matrix
 from audit_lib.data.quality_matrix import (
     BuiltMatrix,
     Covered,
@@ -217,17 +219,67 @@ def _duplicate(
 
 def _no_duplicates(mart: Mart, bureau: str) -> bool:
     """Whether the bureau's readings of its customers have no repeated (customer, day)."""
+    matrix = _bureau_matrix(mart, bureau)
+    if matrix is None:
+        return False  # cannot tell without customers: check every partition
+    return matrix.duplicates == 0 and matrix.orphans == 0
+
+
+def _bureau_matrix(mart: Mart, bureau: str) -> ConsumptionMatrix | None:
+    """The bureau's customers × days matrix over the span of its readings; ``None`` without
+    customers or readings."""
+    if not mart.has_table("customers") or not mart.files("customers", [bureau]):
+        return None
     span = mart.sql(
         "SELECT min(date) AS d0, max(date) AS d1 FROM readings WHERE bureau = ?", [bureau]
     )
-    if (
-        not mart.has_table("customers")
-        or not mart.files("customers", [bureau])
-        or span.d0.isna().iloc[0]
-    ):
-        return False  # cannot tell without customers: check every partition
-    matrix = build_matrix(mart, bureau, span.d0.iloc[0], span.d1.iloc[0])
-    return matrix.duplicates == 0 and matrix.orphans == 0
+    if span.d0.isna().iloc[0]:
+        return None
+    return build_matrix(mart, bureau, span.d0.iloc[0], span.d1.iloc[0])
+
+
+def _absurd(
+    mart: Mart, check: str, bureau: str | None, p: dict[str, float], built: BuiltMatrix | None
+) -> pd.DataFrame:
+    """Absurd daily readings (:mod:`audit_lib.data.absurd`) of the bureau's customers, on
+    their customers × days matrix: the caller's when it covers every reading, else one built
+    here. A day read twice is judged by its first reading (the duplicate check reports it)."""
+    frames = []
+    for code in [bureau] if bureau else mart.bureau_codes():
+        covered = covering(mart, code, built)
+        if covered is not None:
+            values, cons = covered.values, covered.built.matrix.cons_no
+            dates = covered.built.matrix.dates[covered.offset : covered.offset + values.shape[1]]
+        else:
+            matrix = _bureau_matrix(mart, code)
+            if matrix is None:
+                continue
+            values, cons, dates = matrix.values, matrix.cons_no, matrix.dates
+        cells = absurd.absurd_cells(np.ascontiguousarray(values), *absurd.RULE)
+        if not len(cells):
+            continue
+        row, day = np.divmod(cells, values.shape[1])
+        kwh = pd.Series(values[row, day]).map("{:,.0f}".format)
+        date = pd.Series(dates[day])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "entity": cons[row],
+                    "entity_kind": "customer",
+                    "check": check,
+                    "date": date,
+                    "end": date,
+                    "month": date.dt.strftime("%Y-%m"),
+                    "detail": "日电量异常偏大 "
+                    + kwh
+                    + " kWh（疑数据错误） / absurd daily kWh "
+                    + kwh
+                    + " (data error?)",
+                    "bureau": code,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=HIT_COLUMNS)
 
 
 # a meter replaced during the month (换表) legitimately breaks the register sequence of its bill
@@ -325,6 +377,8 @@ CHECKS: dict[str, Check] = {
               ("area_supply", "areas"), _missing_supply),
         Check("negative_readings", "负电量", "negative kWh", ("readings",), _negative,
               readings=negative_readings),
+        Check("absurd_readings", "读数异常偏大", "absurd kWh", ("readings", "customers"),
+              run=lambda m, b, p, g: _absurd(m, "absurd_readings", b, p, g)),
         Check("duplicate_readings", "重复读数", "duplicated readings", ("readings",),
               run=lambda m, b, p, g: _duplicate(m, "duplicate_readings", b, p, g)),
         Check("register_backwards", "示数倒走", "register going backwards",

@@ -541,38 +541,6 @@ def row_features(
 
 
 @numba.njit(cache=True, nogil=True)
-def absurd_days(
-    values: np.ndarray, ratio: float, min_kwh: float, limit: float, clear: bool
-) -> np.ndarray:  # pragma: no cover - compiled
-    """Per row, the days whose kWh is absurd: above ``limit``, or above both ``min_kwh`` and
-    ``ratio`` × the median of the row's positive days. With ``clear`` they become NaN in
-    place. The median is only computed for rows that reach ``min_kwh``."""
-    rows, days = values.shape
-    counts = np.zeros(rows, dtype=np.int64)
-    buf = np.empty(days, dtype=values.dtype)
-    for i in range(rows):
-        top = -np.inf
-        n = 0
-        for j in range(days):
-            v = values[i, j]
-            if v > 0:
-                buf[n] = v
-                n += 1
-                top = max(top, v)
-        if top <= min_kwh and top <= limit:
-            continue
-        cut = limit
-        if top > min_kwh:
-            cut = min(cut, max(min_kwh, ratio * _median(buf, n)))
-        for j in range(days):
-            if values[i, j] > cut:
-                counts[i] += 1
-                if clear:
-                    values[i, j] = np.nan
-    return counts
-
-
-@numba.njit(cache=True, nogil=True)
 def row_levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
     """Observed days and mean observed value of every row (NaN mean when none), one pass."""
     rows, days = values.shape

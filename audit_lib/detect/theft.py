@@ -37,6 +37,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from audit_lib.data import absurd
 from audit_lib.detect.base import InputKind, finalise_scores
 from audit_lib.detect.ecdf import shared_ecdfs
 from audit_lib.detect.ensemble import DefaultEnsemble
@@ -48,7 +49,7 @@ from audit_lib.detect.features import (
 )
 from audit_lib.detect.inject import inject_absence, inject_theft
 from audit_lib.detect.matrix_ops import by_threads
-from audit_lib.detect.rowstats import absurd_days, column_nanmedians, row_levels
+from audit_lib.detect.rowstats import column_nanmedians, row_levels
 
 # The unsupervised view runs on every customer of a bureau (up to ~10⁶ rows), so it uses
 # only members whose cost is linear in the rows (no KNN / LOF). This was the first
@@ -418,26 +419,15 @@ class TheftDetector(BaseDetector):
 
 MIN_CUSTOMERS = 20
 MIN_DAYS = 90
-ABSURD_RATIO = 1000.0
-ABSURD_MIN_KWH = 1000.0
-"""A day's kWh is absurd (a data error: a shifted decimal, Wh read as kWh, a counter
-overflow) above the ingest limit of a daily reading, or above both ``ABSURD_MIN_KWH`` and
-``ABSURD_RATIO`` × the median of the customer's positive days. Such days count as missing
-for the score and the reason says how many there were; without the rule one absurd day made
-every other day look like a 99 % drop."""
-
-
-def absurd_rule() -> tuple[float, float, float]:
-    """``(ratio, min_kwh, limit)`` of :func:`~audit_lib.detect.rowstats.absurd_days`."""
-    from audit_lib.data.checks import KWH_LIMITS
-
-    return ABSURD_RATIO, ABSURD_MIN_KWH, KWH_LIMITS["readings"][1]
 
 
 def count_absurd(values: np.ndarray) -> np.ndarray:
-    """Absurd days (:func:`absurd_rule`) of each row, rows shared between the cores."""
+    """Absurd days (:mod:`audit_lib.data.absurd`) of each row, rows shared between the cores.
+
+    Such days count as missing for the score and the reason says how many there were: without
+    the rule one absurd day made every other day look like a 99 % drop."""
     return by_threads(
-        len(values), lambda part: (absurd_days(values[part], *absurd_rule(), False),)
+        len(values), lambda part: (absurd.absurd_days(values[part], *absurd.RULE, False),)
     )[0]
 
 
@@ -506,13 +496,13 @@ def score_matrix(
     if days < MIN_DAYS:
         raise DataError(f"only {days} days; the theft score needs at least {MIN_DAYS}",
                         file=source, field="date")  # fmt: skip
-    absurd = count_absurd(arr)
-    if absurd.any():  # absurd days become missing: a data error must not look like a drop
+    n_absurd = count_absurd(arr)
+    if n_absurd.any():  # absurd days become missing: a data error must not look like a drop
         if not owned:
             arr, owned = arr.copy(), True
-        bad = np.flatnonzero(absurd)
+        bad = np.flatnonzero(n_absurd)
         block = arr[bad]
-        absurd_days(block, *absurd_rule(), True)
+        absurd.absurd_days(block, *absurd.RULE, True)
         arr[bad] = block
     n_obs, level = row_levels(arr)  # no negative kWh left: all zero ⇔ mean 0
     all_zero = (n_obs > 0) & (level == 0)
@@ -536,9 +526,9 @@ def score_matrix(
     reason[ok] = rs.build_reasons(
         det.features_, recent=recent, history=history, days=days, dates=dates
     )
-    if absurd.any():
-        bad = np.flatnonzero(absurd)
-        reason[bad] = rs.with_note(reason[bad], rs.NOTE_ABSURD, absurd[bad])
+    if n_absurd.any():
+        bad = np.flatnonzero(n_absurd)
+        reason[bad] = rs.with_note(reason[bad], rs.NOTE_ABSURD, n_absurd[bad])
     frame = scores_frame(key_arr, scores, reason)
     row = frame_rows(frame[CONS_NO], key_arr, scores)
     for name, part in (("score_self", det.self_scores_), ("score_unsup", det.unsup_scores_)):
