@@ -23,7 +23,7 @@ long-format readings frame of ``audit score``.
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -203,8 +203,6 @@ class TrainingSet:
         sample customer ``s`` at row ``j * len(sample) + s`` of each.
     folds
         Cross-fitting fold of every customer.
-    unsup
-        The unsupervised view, fitting in a thread of its own since the features were made.
     """
 
     sample: np.ndarray
@@ -212,7 +210,6 @@ class TrainingSet:
     copy_feats: np.ndarray
     absent_feats: np.ndarray
     folds: np.ndarray
-    unsup: Future[DefaultEnsemble]
 
 
 class TheftDetector(BaseDetector):
@@ -298,9 +295,7 @@ class TheftDetector(BaseDetector):
     def prepare(self, X: np.ndarray, groups: np.ndarray | None = None) -> TrainingSet:
         """Everything :meth:`fit_prepared` needs from the matrix ``X``: the shape features of
         its rows and of their injected copies. Nothing returned refers to ``X``, so a caller
-        that owns ``X`` can free it before the models are fit (1.5 GB at 10⁶ customers). The
-        unsupervised view needs only the rows' features: it starts fitting, in a thread of
-        its own, while the copies are made."""
+        that owns ``X`` can free it before the models are fit (1.5 GB at 10⁶ customers)."""
         values = np.ascontiguousarray(check_matrix(X, name="X"))
         rng = np.random.default_rng(self.random_state)
         level = customer_levels(values)  # once for the profile and the features
@@ -309,7 +304,6 @@ class TheftDetector(BaseDetector):
             values, groups, recent=self.recent, history=self.history,
             first_weekday=self.first_weekday, profile=self.profile_, level=level, checked=True,
         )  # fmt: skip
-        unsup = self._start_unsupervised()
         n = values.shape[0]
         # self-supervision trains on a sample of customers (bounded cost on a whole bureau)
         sample = np.sort(rng.choice(n, min(n, MAX_SELF_SAMPLE), replace=False))
@@ -331,29 +325,23 @@ class TheftDetector(BaseDetector):
             else np.zeros((0, len(self.features_.columns)))
         )  # absence copy j of sample customer s sits at row j * m + s, as the theft copies
         folds = rng.permutation(n) % max(2, min(self.n_folds, n))
-        return TrainingSet(sample, n_copies, copy_feats, absent_feats, folds, unsup)
-
-    def _start_unsupervised(self) -> Future[DefaultEnsemble]:
-        """Standardise the features and start the ensemble's fit in a thread of its own (it
-        needs nothing of the self-supervised view, nor its random numbers)."""
-        feats = self.features_.to_numpy(dtype=np.float64)
-        z, self.centre_, self.scale_ = robust_standardise(feats)
-        names = [str(c) for c in self.features_.columns]
-        ensemble = DefaultEnsemble(
-            members=THEFT_MEMBERS, normaliser=THEFT_NORMALISER, random_state=self.random_state
-        )
-        side = ThreadPoolExecutor(max_workers=1)
-        fitting = side.submit(_fit_ensemble, ensemble, orient_features(z, names))
-        side.shutdown(wait=False)  # the thread ends with the fit
-        return fitting
+        return TrainingSet(sample, n_copies, copy_feats, absent_feats, folds)
 
     def fit_prepared(self, training: TrainingSet) -> TheftDetector:
         """Fit the three views on a :meth:`prepare` result and score its customers."""
-        feats = self.features_.to_numpy(dtype=np.float64)
-        names = [str(c) for c in self.features_.columns]
         with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
-            self._fit_self_supervised(training, feats)
-        self.ensemble_ = training.unsup.result()
+            feats = self.features_.to_numpy(dtype=np.float64)
+            z, self.centre_, self.scale_ = robust_standardise(feats)
+            names = [str(c) for c in self.features_.columns]
+            ensemble = DefaultEnsemble(
+                members=THEFT_MEMBERS, normaliser=THEFT_NORMALISER, random_state=self.random_state
+            )
+            # the unsupervised view needs nothing of the self-supervised one (nor its random
+            # numbers): it fits in a thread of its own meanwhile
+            with ThreadPoolExecutor(max_workers=1) as side:
+                fitting = side.submit(_fit_ensemble, ensemble, orient_features(z, names))
+                self._fit_self_supervised(training, feats)
+                self.ensemble_ = fitting.result()
         self.unsup_scores_ = np.asarray(self.ensemble_.decision_scores_)
         self.rule_scores_ = self._rule(feats, names)
         parts = (rank01(self.self_scores_), rank01(self.unsup_scores_), rank01(self.rule_scores_))
