@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from audit_lib.data import absurd
 from audit_lib.detect import corroborate
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
@@ -101,15 +102,17 @@ def step_columns(
     """:func:`~audit_lib.detect.corroborate.step_columns` of the given rows, in their order,
     chunk by chunk in one thread per core: no copy of all the rows at once. ``mask``
     (zero-run days, open days) applies :func:`~audit_lib.detect.corroborate.mask_zero_runs`
-    to each chunk first."""
+    to each chunk first. Absurd days (:mod:`audit_lib.data.absurd`) count as missing, as in
+    the score: a data error is no step."""
     if not len(rows):
         return np.zeros(0, dtype=np.int64)
 
     def chunk(part: slice) -> tuple[np.ndarray]:
         pick = rows[part]
-        block = values[pick]
+        block = values[pick]  # a copy: cleared below without touching the context's matrix
         if mask is not None:
             block = corroborate.mask_zero_runs(block, mask[0], mask[1][pick])
+        absurd.absurd_days(block, *absurd.RULE, True)
         return (corroborate.step_columns(block),)
 
     return by_threads(len(rows), chunk)[0]
