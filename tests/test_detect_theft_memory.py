@@ -128,6 +128,9 @@ def test_absurd_days_follow_the_rule() -> None:
     rule = (1000.0, 1000.0, 1e6)
     np.testing.assert_array_equal(absurd_days(x, *rule, False), [1, 1, 0, 0, 0])
     np.testing.assert_array_equal(absurd_cells(x, *rule), [0 * days + 3, 1 * days + 4])
+    view = x[:, 2:40]  # a covering view of a longer matrix: no copy needed
+    assert not view.flags.c_contiguous
+    np.testing.assert_array_equal(absurd_cells(view, *rule), [0 * 38 + 1, 1 * 38 + 2])
     kept = x.copy()
     assert absurd_days(x, *rule, True).sum() == 2
     assert np.isnan(x[0, 3]) and np.isnan(x[1, 4])

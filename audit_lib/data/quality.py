@@ -255,7 +255,7 @@ def _absurd(
             if matrix is None:
                 continue
             values, cons, dates = matrix.values, matrix.cons_no, matrix.dates
-        cells = absurd.absurd_cells(np.ascontiguousarray(values), *absurd.RULE)
+        cells = absurd.absurd_cells(values, *absurd.RULE)  # a view: no copy of the matrix
         if not len(cells):
             continue
         row, day = np.divmod(cells, values.shape[1])
