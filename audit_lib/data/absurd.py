@@ -23,69 +23,61 @@ RULE = (RATIO, MIN_KWH, LIMIT)
 
 
 @numba.njit(cache=True, nogil=True)
-def _cut(row: np.ndarray, buf: np.ndarray, ratio: float, min_kwh: float, limit: float) -> float:
-    """The kWh above which a day of ``row`` is absurd (infinite when none can be); the median
-    is only computed for rows that reach ``min_kwh``."""  # pragma: no cover - compiled
-    top = -np.inf
-    for v in row:  # most rows end here: one read-only pass
-        if v > top:
-            top = v
-    if top <= min_kwh and top <= limit:
-        return np.inf
-    if top <= min_kwh:
-        return limit
-    n = 0
-    for v in row:
-        if v > 0:
-            buf[n] = v
-            n += 1
-    k = n // 2  # median of the positive days (mean of the two middle ones when n is even)
-    ordered = np.sort(buf[:n])
-    median = ordered[k] if n % 2 else (ordered[k - 1] + ordered[k]) / 2.0
-    return min(limit, max(min_kwh, ratio * median))
-
-
-@numba.njit(cache=True, nogil=True)
-def absurd_days(
-    values: np.ndarray, ratio: float, min_kwh: float, limit: float, clear: bool
+def absurd_cuts(
+    values: np.ndarray, ratio: float, min_kwh: float, limit: float
 ) -> np.ndarray:  # pragma: no cover - compiled
-    """Absurd days of every row of a customers × days matrix; with ``clear`` they become NaN
-    in place."""
+    """Per row of a customers × days matrix, the kWh above which a day is absurd (infinite
+    when none can be). Most rows need one read-only pass (their largest day); the median of
+    the positive days is only taken for rows that reach ``min_kwh``."""
     rows, days = values.shape
-    counts = np.zeros(rows, dtype=np.int64)
+    cuts = np.full(rows, np.inf)
     buf = np.empty(days, dtype=np.float64)
     for i in range(rows):
-        cut = _cut(values[i], buf, ratio, min_kwh, limit)
-        if cut == np.inf:
+        top = -np.inf
+        for v in values[i]:
+            if v > top:
+                top = v
+        if top <= min_kwh:
+            if top > limit:
+                cuts[i] = limit
             continue
-        for j in range(days):
-            if values[i, j] > cut:
-                counts[i] += 1
-                if clear:
-                    values[i, j] = np.nan
+        n = 0
+        for v in values[i]:
+            if v > 0:
+                buf[n] = v
+                n += 1
+        k = n // 2  # median of the positive days (mean of the two middle ones when n is even)
+        ordered = np.sort(buf[:n])
+        median = ordered[k] if n % 2 else (ordered[k - 1] + ordered[k]) / 2.0
+        cuts[i] = min(limit, max(min_kwh, ratio * median))
+    return cuts
+
+
+def _over(values: np.ndarray, rule: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows that can hold an absurd day (few: those reaching the rule's floor) and, for
+    each, which of its days are absurd."""
+    cuts = absurd_cuts(values, *rule)
+    rows = np.flatnonzero(cuts < np.inf)
+    return rows, values[rows] > cuts[rows, None]
+
+
+def absurd_days(
+    values: np.ndarray, ratio: float, min_kwh: float, limit: float, clear: bool
+) -> np.ndarray:
+    """Absurd days of every row of a customers × days matrix; with ``clear`` they become NaN
+    in place."""
+    rows, over = _over(values, (ratio, min_kwh, limit))
+    counts = np.zeros(len(values), dtype=np.int64)
+    counts[rows] = over.sum(axis=1)
+    if clear and over.any():
+        block = values[rows]
+        block[over] = np.nan
+        values[rows] = block
     return counts
 
 
-@numba.njit(cache=True, nogil=True)
-def absurd_cells(
-    values: np.ndarray, ratio: float, min_kwh: float, limit: float
-) -> np.ndarray:  # pragma: no cover - compiled
+def absurd_cells(values: np.ndarray, ratio: float, min_kwh: float, limit: float) -> np.ndarray:
     """Flat positions (row × days + day) of the absurd days of a matrix, ascending."""
-    rows, days = values.shape
-    cuts = np.empty(rows)
-    buf = np.empty(days, dtype=np.float64)
-    count = 0
-    for i in range(rows):
-        cuts[i] = _cut(values[i], buf, ratio, min_kwh, limit)
-        if cuts[i] < np.inf:
-            for j in range(days):
-                count += values[i, j] > cuts[i]
-    out = np.empty(count, dtype=np.int64)
-    k = 0
-    for i in range(rows):
-        if cuts[i] < np.inf:
-            for j in range(days):
-                if values[i, j] > cuts[i]:
-                    out[k] = i * days + j
-                    k += 1
-    return out
+    rows, over = _over(values, (ratio, min_kwh, limit))
+    row, day = np.nonzero(over)
+    return np.asarray(rows[row] * values.shape[1] + day, dtype=np.int64)
