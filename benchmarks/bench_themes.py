@@ -26,7 +26,7 @@ import pandas as pd
 
 from audit_lib.data.access import Mart
 from audit_lib.data.generate import DemoConfig, generate_demo
-from audit_lib.detect.evaluate import theft_ranking, theme_scores, truth_in_period
+from audit_lib.detect.evaluate import kind_recall, theft_ranking, theme_scores, truth_in_period
 from audit_lib.detect.run import detect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,10 +59,12 @@ def one_seed(seed: int, customers: int, bureaus: int, reuse: bool) -> dict[str, 
             scores.append(run.extras["theft_scores"].assign(bureau=bureau))
             truths.append(truth_in_period(truth, bureau, *PERIOD))
     all_truth = pd.concat(truths, ignore_index=True)
-    themes = theme_scores(pd.concat(findings, ignore_index=True), all_truth)
+    found = pd.concat(findings, ignore_index=True)
+    themes = theme_scores(found, all_truth)
+    kinds = kind_recall(found, all_truth)
     theft = theft_ranking(pd.concat(scores, ignore_index=True), all_truth)
     return {"seed": seed, "detect_seconds": seconds, "themes": themes.to_dict("records"),
-            "theft": theft}  # fmt: skip
+            "kinds": kinds.to_dict("records"), "theft": theft}  # fmt: skip
 
 
 def main() -> None:
@@ -82,7 +84,11 @@ def main() -> None:
     frame = pd.DataFrame([{"seed": r["seed"], **t} for r in runs for t in r["themes"]])
     table = frame.groupby(["theme", "name_zh"])[["precision", "recall", "f1"]].agg(["mean", "min"])
     theft = pd.DataFrame([{"seed": r["seed"], **r["theft"]} for r in runs])
+    kinds = pd.DataFrame([k for r in runs for k in r["kinds"]])
+    by_kind = kinds.groupby(["theme", "kind"])[["injected", "hits"]].sum()
+    by_kind["recall"] = by_kind["hits"] / by_kind["injected"]
     print(table.round(3).to_string())
+    print(by_kind.round(3).to_string())
     print(theft.round(3).to_string(index=False))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -154,6 +155,7 @@ def test_demo_data_passes_except_the_injected_faults(tmp_path: Path) -> None:
     hits = hits.replace({"check": {"missing_supply": "missing_readings"}})
     expected = {
         "negative_readings": {"dq_negative_reading"},
+        "absurd_readings": {"dq_absurd_reading"},
         "duplicate_readings": {"dq_duplicate_reading"},
         "register_backwards": {"dq_register_backwards"},
         "orphans": {"dq_orphan"},
@@ -292,8 +294,13 @@ def test_absurd_readings_on_a_built_matrix_equal_their_own_matrix(
         built = BuiltMatrix("YZ", matrix, m.customers("YZ"))
         assert covering(m, "YZ", built) is not None
         reused = run_check(m, "absurd_readings", "YZ", built=built)
+        missing = int(np.isnan(matrix.values).sum())
+        cleared = BuiltMatrix("YZ", matrix.without_absurd(), built.customers)  # a context's
+        assert int(np.isnan(cleared.matrix.values).sum()) == missing + 2
+        recorded = run_check(m, "absurd_readings", "YZ", built=cleared)
     assert set(zip(own.entity, own.date.dt.strftime("%Y-%m-%d"), strict=True)) == {
         (first, "2025-01-03"),
         (second, "2025-02-11"),
     }
     pd.testing.assert_frame_equal(reused, own)
+    pd.testing.assert_frame_equal(recorded, own)  # from the record of the cleared days

@@ -34,17 +34,27 @@ def test_step_columns_find_the_drop() -> None:
     assert step[1] == -1  # nothing observed: no step
 
 
-def test_theme_step_columns_skip_absurd_days_and_leave_the_matrix_alone() -> None:
-    from audit_lib.detect.rules.theft import step_columns
+def test_theme_step_columns_see_the_context_matrix_without_absurd_days() -> None:
+    from audit_lib.data.matrix import ConsumptionMatrix
+    from audit_lib.detect.rules.theft import absurd_counts, step_columns
 
     rng = np.random.default_rng(3)
     x = (10.0 * rng.gamma(20.0, 1 / 20.0, size=(3, 200))).astype(np.float32)
     x[:, 140:] *= 0.3  # a drop at day 140 for everyone
     x[1, 30] = 5e4  # a shifted decimal: alone it would be the biggest change
-    before = x.copy()
-    step = step_columns(x, np.array([1, 0]), (30, np.ones(x.shape, dtype=bool)))
-    np.testing.assert_array_equal(x, before)
-    assert abs(int(step[0]) - 140) <= 7 and step[1] == step_columns(x, np.array([0]))[0]
+    raw = ConsumptionMatrix(x.copy(), np.array(["A", "B", "C"]), pd.date_range("2025-01-01",
+                            periods=200))  # fmt: skip
+    assert abs(int(step_columns(raw.values, np.array([1]))[0]) - 30) <= 7  # the error
+    np.testing.assert_array_equal(absurd_counts(raw), [0, 0, 0])  # not looked for
+    clean = raw.without_absurd()  # what the detection context holds
+    assert clean.values is raw.values and np.isnan(clean.values[1, 30])
+    np.testing.assert_array_equal(absurd_counts(clean), [0, 1, 0])
+    assert clean.absurd is not None and clean.absurd[1].tolist() == [5e4]
+    before = clean.values.copy()
+    step = step_columns(clean.values, np.array([1, 0]), (30, np.ones(x.shape, dtype=bool)))
+    np.testing.assert_array_equal(clean.values, before)  # the zero-run mask works on a copy
+    assert abs(int(step[0]) - 140) <= 7
+    assert step[1] == step_columns(clean.values, np.array([0]))[0]
 
 
 def test_alarms_at_drop_counts_only_tamper_codes_near_the_step() -> None:

@@ -16,9 +16,9 @@ import pytest
 
 from audit_lib.data.access import Mart
 from audit_lib.data.generate import DEFAULT_RATES, DemoConfig, generate_demo
-from audit_lib.data.schema import FINDINGS
+from audit_lib.data.schema import DQ_KINDS, FINDINGS
 from audit_lib.detect.context import DetectionContext, parse_period
-from audit_lib.detect.evaluate import theme_scores, truth_in_period
+from audit_lib.detect.evaluate import kind_recall, theme_scores, truth_in_period
 from audit_lib.detect.rules import THEME_DETECTORS
 from audit_lib.detect.rules.theft import theft_scores
 from audit_lib.detect.run import detect
@@ -173,3 +173,24 @@ def test_theft_alarm_before_the_period_corroborates_a_drop_there(city: Path) -> 
     assert not early.empty  # its alarm lies more than two weeks before the period
     before = events[events["time"] < pd.Timestamp(late.start)]
     assert early["cons_no"].isin(before["cons_no"]).all()
+
+
+def test_an_absurd_reading_is_data_quality_not_consumption(
+    ctx: DetectionContext, truth: pd.DataFrame
+) -> None:
+    absurd = set(truth.loc[truth["kind"] == "dq_absurd_reading", "entity"])
+    assert len(absurd) >= 3, "the fixture should contain absurd readings"
+    themes = ["data_quality", "consumption_drop", "peer_low", "over_capacity", "theft_suspicion"]
+    found = detect(ctx.mart, "YZ", START, END, themes).findings
+    by_theme = found.groupby("theme_id")["entity"].agg(set)
+    assert absurd <= by_theme["data_quality"]
+    recall = kind_recall(found, truth).set_index(["theme", "kind"])["recall"]
+    assert recall["data_quality", "dq_absurd_reading"] == 1.0
+    assert set(recall["data_quality"].index) == set(truth["kind"]) & set(DQ_KINDS)
+    quality = found[(found["theme_id"] == "data_quality") & found["entity"].isin(absurd)]
+    assert quality["reason_zh"].str.contains("读数异常偏大").all(), quality["reason_zh"]
+    for theme in themes[1:]:  # a register jump is neither a drop nor a peak of demand
+        assert not absurd & by_theme.get(theme, set()), theme
+    scored = theft_scores(ctx).set_index("cons_no")
+    noted = scored.loc[sorted(absurd & set(scored.index)), "reason_en"]
+    assert len(noted) and noted.str.contains("1 absurd daily reading").all(), noted

@@ -59,16 +59,40 @@ def load_sgcc(csv: Path, mart: Path, labels: Path) -> None:
 @click.option("--mart", "mart", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--bureau", default=None, help="Bureau code (default: all).")
 @click.option("--check", "checks", multiple=True, help="Only this check (repeatable).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write every hit to this CSV or Parquet file.")  # fmt: skip
-def dq(mart: Path, bureau: str | None, checks: tuple[str, ...], out: Path | None) -> None:
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write every hit to this CSV or Parquet file.",
+)
+@click.option(
+    "--source", default=None, help="Also reconcile with this source database URL (与源系统核对)."
+)
+@click.option("--period", default=None, help="With --source: the months, as the ingest's.")
+@click.option("--today", default=None, help="With --source: the ingest's --today.")  # fmt: skip
+def dq(
+    mart: Path,
+    bureau: str | None,
+    checks: tuple[str, ...],
+    out: Path | None,
+    source: str | None,
+    period: str | None,
+    today: str | None,
+) -> None:
     """数据质量核查: run the data-quality checks and print hits per check."""
-    from audit_lib.data.access import Mart
+    import pandas as pd
+
+    from audit_lib.data.access import Mart, to_date
     from audit_lib.data.quality import run_checks, summarize
+    from audit_lib.data.reconcile import reconcile
 
     with Mart(mart) as m:
         hits = run_checks(m, bureau, list(checks) or None)
-    click.echo(summarize(hits).to_string(index=False))
+        if source is not None:
+            found = reconcile(source, m, period=period, bureaus=[bureau] if bureau else None,
+                              today=to_date(today, name="today") if today else None)  # fmt: skip
+            hits = pd.concat([hits, found], ignore_index=True) if len(found) else hits
+    click.echo(summarize(hits, reconciled=source is not None).to_string(index=False))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".parquet":

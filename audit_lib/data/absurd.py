@@ -81,3 +81,24 @@ def absurd_cells(values: np.ndarray, ratio: float, min_kwh: float, limit: float)
     rows, over = _over(values, (ratio, min_kwh, limit))
     row, day = np.nonzero(over)
     return np.asarray(rows[row] * values.shape[1] + day, dtype=np.int64)
+
+
+def clear_absurd(values: np.ndarray, rule: tuple[float, float, float] = RULE
+                 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Set the absurd days of a customers × days matrix to NaN, in place.
+
+    Returns
+    -------
+    cells, kwh : ndarray
+        Flat positions (row × days + day, ascending) of the cleared days and the kWh each
+        held, so that the data-quality check can still report them.
+    """
+    rows, over = _over(values, rule)
+    if not over.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=values.dtype)
+    block = values[rows]
+    kwh = block[over]  # row-major: the order of the flat positions below
+    row, day = np.nonzero(over)
+    block[over] = np.nan
+    values[rows] = block
+    return np.asarray(rows[row] * values.shape[1] + day, dtype=np.int64), kwh

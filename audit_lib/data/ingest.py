@@ -16,6 +16,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,7 +149,7 @@ def ingest(
         A source table or column is missing (nothing is written).
     """
     t0 = time.perf_counter()
-    engine = _engine(source_url)
+    engine = source_engine(source_url)
     check_source(engine, LOAD_ORDER)
     today = today or dt.date.today()
     span = parse_period(period) if period else None
@@ -181,7 +182,8 @@ def ingest(
     return report
 
 
-def _engine(source: str | Engine) -> Engine:
+def source_engine(source: str | Engine) -> Engine:
+    """An engine of the source database (a SQLite file must exist: no empty file is made)."""
     if isinstance(source, Engine):
         return source
     url = make_url(source)
@@ -215,6 +217,31 @@ def _where(
     return sa.and_(*conds) if conds else None
 
 
+def checked_chunks(
+    engine: Engine,
+    name: str,
+    codes: CodeLists,
+    today: dt.date,
+    span: tuple[dt.date, dt.date] | None,
+    bureaus: list[str] | None,
+    chunk_rows: int,
+) -> Iterator[tuple[pd.DataFrame, pa.Table, pd.DataFrame]]:
+    """The source rows of table ``name`` in scope, chunk by chunk, through the ingest checks:
+    ``(raw, accepted, rejects)``. Bureaus and tariffs accepted are added to ``codes``, which
+    the later tables are checked against (tables go in :data:`LOAD_ORDER`)."""
+    keys = KeyTracker()
+    month_from = SOURCE_TABLES[name].month_from
+    for raw in read_chunks(engine, name, where=_where(name, span, bureaus), chunk_rows=chunk_rows):
+        accepted, rejects = check_chunk(
+            name, raw, codes=codes, keys=keys, today=today, month_from=month_from
+        )
+        if name == "bureaus":
+            codes.bureaus.update(accepted[BUREAU].to_pylist())
+        if name == "tariffs":
+            codes.tariffs.update(accepted["tariff_code"].to_pylist())
+        yield raw, accepted, rejects
+
+
 def _stage(
     engine: Engine,
     name: str,
@@ -227,14 +254,9 @@ def _stage(
     scope: str,
 ) -> TableReport:
     rep = TableReport(name)
-    keys = KeyTracker()
-    month_from = SOURCE_TABLES[name].month_from
-    for part, raw in enumerate(
-        read_chunks(engine, name, where=_where(name, span, bureaus), chunk_rows=chunk_rows)
+    for part, (raw, accepted, rejects) in enumerate(
+        checked_chunks(engine, name, codes, today, span, bureaus, chunk_rows)
     ):
-        accepted, rejects = check_chunk(
-            name, raw, codes=codes, keys=keys, today=today, month_from=month_from
-        )
         rep.read += len(raw)
         rep.accepted += accepted.num_rows
         rep.rejected += len(rejects)
@@ -243,10 +265,6 @@ def _stage(
             _stage_rejects(staging, name, rejects, part, scope)
         if accepted.num_rows:
             stage_table(staging, name, accepted, part=part)
-            if name == "bureaus":
-                codes.bureaus.update(accepted[BUREAU].to_pylist())
-            if name == "tariffs":
-                codes.tariffs.update(accepted["tariff_code"].to_pylist())
     if rep.read != rep.accepted + rep.rejected:  # pragma: no cover - a bug, not bad data
         raise AssertionError(f"{name}: read {rep.read} ≠ accepted + rejected")
     return rep

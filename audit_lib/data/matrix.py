@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from audit_lib.data.absurd import clear_absurd
 from audit_lib.data.access import DateLike, Mart, months_between, to_date
 from audit_lib.data.keys import KeyLookup
 from audit_lib.data.matrix_scan import (
@@ -62,6 +63,10 @@ class ConsumptionMatrix:
     ledger
         What the scan saw (repeated cells, orphan rows, the span of dates read), for the
         data-quality checks; ``None`` when the build did not keep it.
+    absurd
+        ``(cells, kwh)``: the absurd days (:mod:`audit_lib.data.absurd`) that
+        :meth:`without_absurd` set to NaN, as flat positions (row × days + day) and the kWh
+        each held; ``None`` when they were not cleared.
     """
 
     values: np.ndarray
@@ -70,6 +75,7 @@ class ConsumptionMatrix:
     duplicates: int = 0
     orphans: int = 0
     ledger: ScanLedger | None = None
+    absurd: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if self.values.dtype != np.float32 or self.values.ndim != 2:
@@ -101,6 +107,17 @@ class ConsumptionMatrix:
         return pd.DataFrame(
             {CONS_NO: self.cons_no[rows], DATE: self.dates[days], KWH: kwh},
         )
+
+    def without_absurd(self) -> ConsumptionMatrix:
+        """This matrix with its absurd days (:func:`audit_lib.data.absurd.clear_absurd`) set to
+        NaN in place (the values are shared, not copied) and recorded in ``absurd``.
+
+        A shifted decimal or Wh read as kWh is a data error, not consumption: every theme
+        reads the matrix without it, and the data-quality check reports it from the record.
+        """
+        if self.absurd is not None:
+            return self
+        return replace(self, absurd=clear_absurd(self.values))
 
     def select(self, mask: np.ndarray | Sequence[int] | Sequence[bool]) -> ConsumptionMatrix:
         """The rows picked by a boolean mask or an array of row positions."""

@@ -242,24 +242,26 @@ def _absurd(
     mart: Mart, check: str, bureau: str | None, p: dict[str, float], built: BuiltMatrix | None
 ) -> pd.DataFrame:
     """Absurd daily readings (:mod:`audit_lib.data.absurd`) of the bureau's customers, on
-    their customers × days matrix: the caller's when it covers every reading, else one built
-    here. A day read twice is judged by its first reading (the duplicate check reports it)."""
+    their customers × days matrix: the caller's when it covers every reading (its record of
+    the days it cleared, when it did), else one built here. A day read twice is judged by
+    the matrix's value, the largest of its readings (the duplicate check reports it)."""
     frames = []
     for code in [bureau] if bureau else mart.bureau_codes():
         covered = covering(mart, code, built)
-        if covered is not None:
-            values, cons = covered.values, covered.built.matrix.cons_no
-            dates = covered.built.matrix.dates[covered.offset : covered.offset + values.shape[1]]
+        matrix = covered.built.matrix if covered is not None else _bureau_matrix(mart, code)
+        if matrix is None:
+            continue
+        # positions in the whole matrix (a covering one has no reading outside its view)
+        if matrix.absurd is not None:
+            cells, values = matrix.absurd
         else:
-            matrix = _bureau_matrix(mart, code)
-            if matrix is None:
-                continue
-            values, cons, dates = matrix.values, matrix.cons_no, matrix.dates
-        cells = absurd.absurd_cells(values, *absurd.RULE)  # a view: no copy of the matrix
+            cells = absurd.absurd_cells(matrix.values, *absurd.RULE)
+            values = matrix.values[np.divmod(cells, matrix.shape[1])]
         if not len(cells):
             continue
-        row, day = np.divmod(cells, values.shape[1])
-        kwh = pd.Series(values[row, day]).map("{:,.0f}".format)
+        row, day = np.divmod(cells, matrix.shape[1])
+        cons, dates = matrix.cons_no, matrix.dates
+        kwh = pd.Series(values).map("{:,.0f}".format)
         date = pd.Series(dates[day])
         frames.append(
             pd.DataFrame(
@@ -484,10 +486,14 @@ def hits_in_period(hits: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataF
     return hits[keep.to_numpy(dtype=bool)].reset_index(drop=True)
 
 
-def summarize(hits: pd.DataFrame) -> pd.DataFrame:
-    """Hits per check (every check listed, zero included), with Chinese and English names."""
+def summarize(hits: pd.DataFrame, *, reconciled: bool = False) -> pd.DataFrame:
+    """Hits per check (every check listed, zero included), with Chinese and English names;
+    ``reconciled`` adds the reconciliation with the source (:mod:`audit_lib.data.reconcile`)."""
+    from audit_lib.data.reconcile import CHECK
+
     counts = hits.groupby("check").size() if len(hits) else pd.Series(dtype="int64")
+    labels = [(c.name, c.name_zh, c.name_en) for c in CHECKS.values()]
     return pd.DataFrame(
-        [(c.name, c.name_zh, c.name_en, int(counts.get(c.name, 0))) for c in CHECKS.values()],
+        [(*c, int(counts.get(c[0], 0))) for c in [*labels, *([CHECK] if reconciled else [])]],
         columns=["check", "name_zh", "name_en", "hits"],
     )

@@ -371,6 +371,7 @@ TRUTH_KINDS = (
     "dq_register_backwards",
     "dq_orphan",
     "dq_bad_code",
+    "dq_absurd_reading",
     # legitimate changes that must NOT be flagged as theft
     "legit_vacancy",
     "legit_move_out",

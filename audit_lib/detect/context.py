@@ -114,10 +114,11 @@ class DetectionContext:
     @cached_property
     def matrix(self) -> ConsumptionMatrix:
         """Daily kWh of the bureau's customers from ``load_start`` to ``end``, rows as
-        :attr:`customers`."""
+        :attr:`customers`; absurd days (a data error, :mod:`audit_lib.data.absurd`) are NaN
+        for every theme and recorded in the matrix's ``absurd`` for the data-quality one."""
         return build_matrix(
             self.mart, self.bureau, self.load_start, self.end, self.customers["cons_no"]
-        )
+        ).without_absurd()
 
     @cached_property
     def open_mask(self) -> np.ndarray:

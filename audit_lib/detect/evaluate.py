@@ -51,6 +51,26 @@ def theme_scores(findings: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def kind_recall(findings: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Recall of every theme on each injected kind it targets (a theme can cover several,
+    e.g. data quality: missing, negative, absurd, … readings).
+
+    Parameters are as :func:`theme_scores`'s. Returns one row per theme and kind present in
+    ``truth``: ``theme``, ``kind``, ``injected``, ``hits`` and ``recall``.
+    """
+    rows = []
+    for theme in CATALOGUE.values():
+        got = findings.loc[findings["theme_id"] == theme.id, ["bureau", "entity"]]
+        got_set = set(map(tuple, got.to_numpy()))
+        for kind in theme.truth_kinds:
+            want = truth.loc[truth["kind"] == kind, ["bureau", "entity"]].drop_duplicates()
+            if want.empty:
+                continue
+            hits = sum(1 for key in map(tuple, want.to_numpy()) if key in got_set)
+            rows.append((theme.id, kind, len(want), hits, hits / len(want)))
+    return pd.DataFrame(rows, columns=["theme", "kind", "injected", "hits", "recall"])
+
+
 def theft_ranking(scores: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
     """Ranking quality of the theft score over every scored customer.
 

@@ -450,6 +450,7 @@ def score_matrix(
     overwrite_input: bool = False,
     with_rows: bool = False,
     zero_runs: tuple[int, np.ndarray | None] | None = None,
+    absurd_counts: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Theft-suspicion score of every customer (row) of a customers × days kWh matrix.
 
@@ -461,7 +462,10 @@ def score_matrix(
     least ``min_days`` days, and days outside ``open_mask`` (if given), counted as missing
     (:func:`~audit_lib.detect.corroborate.mask_zero_runs`); that masked copy is this
     function's own and is freed once the features are made, before the models are fit.
-    Customers with
+    Absurd days (:mod:`audit_lib.data.absurd`) count as missing and each reason gives their
+    number; ``absurd_counts`` (one per row) says the caller has already cleared them
+    (:meth:`~audit_lib.data.matrix.ConsumptionMatrix.without_absurd`), so they are not
+    looked for again. Customers with
     fewer than ``min_customer_days`` observed days are skipped (score NaN,
     ``status`` ``too_few_days``); customers whose every observed day is zero get their own
     reason and status ``all_zero`` (score NaN: the zero-consumption theme handles them).
@@ -496,8 +500,8 @@ def score_matrix(
     if days < MIN_DAYS:
         raise DataError(f"only {days} days; the theft score needs at least {MIN_DAYS}",
                         file=source, field="date")  # fmt: skip
-    n_absurd = count_absurd(arr)
-    if n_absurd.any():  # absurd days become missing: a data error must not look like a drop
+    n_absurd = count_absurd(arr) if absurd_counts is None else np.asarray(absurd_counts)
+    if absurd_counts is None and n_absurd.any():  # a data error must not look like a drop
         if not owned:
             arr, owned = arr.copy(), True
         bad = np.flatnonzero(n_absurd)

@@ -197,7 +197,7 @@ _THEMES: tuple[Theme, ...] = (
         "data_quality",
         2,
         "数据质量",
-        "data quality: missing, negative, duplicated, backwards, orphans, bad codes",
+        "data quality: missing, negative, absurd, duplicated, backwards, orphans, bad codes",
         "data_quality",
         "customer",
         "low",

@@ -148,6 +148,8 @@ def build_bureau(config: DemoConfig, bureau_index: int) -> BureauData:
         rng, cal, org, cons_np, (life.open_day, life.close_day), truth,
         metering.theft_rows, metering.theft_start, code, bureau_index,
     )  # fmt: skip
+    # a kind added later draws from a stream of its own: every earlier draw is unchanged
+    dq.absurd_readings(np.random.default_rng([config.seed, bureau_index, 1]), kwh, life, truth)
     tables = {
         **area_tables(org, code, area_ids),
         **customer_tables(

@@ -34,6 +34,7 @@ DEFAULT_RATES: Mapping[str, float] = MappingProxyType(
         "dq_register_backwards": 0.002,
         "dq_orphan": 0.001,
         "dq_bad_code": 0.002,
+        "dq_absurd_reading": 0.001,
         "legit_vacancy": 0.008,
         "legit_move_out": 0.006,
         "legit_move_in": 0.008,

@@ -147,6 +147,31 @@ def make_readings(
     return extra, bad
 
 
+def absurd_readings(
+    rng: np.random.Generator, metered: np.ndarray, life: Lifecycle, truth: TruthLog
+) -> None:
+    """Put one absurd day (读数异常偏大) into some customers' readings, in place.
+
+    A register jump or a shifted decimal: the day reads 10^3.5 to 10^5 times the customer's
+    median positive day, and at least 2,000 kWh, so it is absurd by the rule of
+    :mod:`audit_lib.data.absurd` whatever the customer's size. The caller gives this its own
+    random stream: the other kinds' draws stay as they were before it existed.
+    """
+    d = metered.shape[1]
+    rows = truth.pick(rng, "dq_absurd_reading", life.stable(d))
+    if not len(rows):
+        return
+    day, _ = draw_windows(rng, len(rows), d, (0.05, 0.95), None)
+    sub = metered[rows]
+    median = np.nanmedian(np.where(sub > 0, sub, np.nan), axis=1)
+    factor = 10.0 ** rng.uniform(3.5, 5.0, len(rows))
+    value = np.maximum(
+        np.nan_to_num(median, nan=0.0) * factor, 2000.0 * rng.uniform(1, 5, len(rows))
+    )
+    metered[rows, day] = np.round(value, 2)
+    truth.add("dq_absurd_reading", rows, day, day, 1.0, "读数异常偏大 / absurd kWh")
+
+
 def supply_gaps(
     rng: np.random.Generator, supply: np.ndarray, area_ids: np.ndarray, truth: TruthLog
 ) -> None:

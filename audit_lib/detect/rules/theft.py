@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from audit_lib.data import absurd
+from audit_lib.data.matrix import ConsumptionMatrix
 from audit_lib.detect import corroborate
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
@@ -58,6 +58,7 @@ def scored_rows(
         dates=ctx.matrix.dates,
         with_rows=True,
         zero_runs=masked,  # its own masked copy, freed before the models fit (1.5 GB at 10⁶)
+        absurd_counts=absurd_counts(ctx.matrix),
     )
     rows = scored.pop("row").to_numpy()
     keep = (scored["status"] == "scored").to_numpy() & active[rows]
@@ -86,6 +87,12 @@ def scored_rows(
     return out, rows
 
 
+def absurd_counts(matrix: ConsumptionMatrix) -> np.ndarray:
+    """Absurd days per row that the matrix's build cleared (zeros when none were looked for)."""
+    cells = np.zeros(0, np.int64) if matrix.absurd is None else matrix.absurd[0]
+    return np.bincount(cells // matrix.shape[1], minlength=matrix.shape[0])
+
+
 def top_count(share: float, n: int) -> int:
     """Rows in the top ``share`` of ``n`` scored customers (at least one)."""
     return max(1, int(np.ceil(share * n)))
@@ -102,17 +109,15 @@ def step_columns(
     """:func:`~audit_lib.detect.corroborate.step_columns` of the given rows, in their order,
     chunk by chunk in one thread per core: no copy of all the rows at once. ``mask``
     (zero-run days, open days) applies :func:`~audit_lib.detect.corroborate.mask_zero_runs`
-    to each chunk first. Absurd days (:mod:`audit_lib.data.absurd`) count as missing, as in
-    the score: a data error is no step."""
+    to each chunk first."""
     if not len(rows):
         return np.zeros(0, dtype=np.int64)
 
     def chunk(part: slice) -> tuple[np.ndarray]:
         pick = rows[part]
-        block = values[pick]  # a copy: cleared below without touching the context's matrix
+        block = values[pick]  # a copy: masked below without touching the context's matrix
         if mask is not None:
             block = corroborate.mask_zero_runs(block, mask[0], mask[1][pick])
-        absurd.absurd_days(block, *absurd.RULE, True)
         return (corroborate.step_columns(block),)
 
     return by_threads(len(rows), chunk)[0]
