@@ -1,9 +1,11 @@
-"""Benchmark: SG186-shaped source → mart with ``audit ingest`` (and writing the source).
+"""Benchmark: SG186-shaped source → mart with ``audit ingest`` (and writing the source), and
+the reconciliation of the mart with the source (``audit dq --source``).
 
 Generates one bureau of demo data (``--customers`` × ``--days``), writes it to a SQLite
 source with :func:`audit_lib.data.source.write_source`, then ingests it into a fresh mart
-several times (median; wall and CPU seconds, rows per second, peak RSS) and writes
-``benchmarks/results/ingest.json``.
+several times (median; wall and CPU seconds, rows per second, peak RSS), reconciles the
+last mart with the source as many times (:func:`audit_lib.data.reconcile.reconcile`; it must
+find no difference) and writes ``benchmarks/results/ingest.json``.
 
 Run: ``.venv/bin/python benchmarks/bench_ingest.py [--customers N] [--days N] [--runs N]``
 """
@@ -24,9 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from audit_lib.data.access import Mart  # noqa: E402
 from audit_lib.data.generate import DemoConfig, generate_bureau  # noqa: E402
 from audit_lib.data.generate.writer import city_tables  # noqa: E402
 from audit_lib.data.ingest import ingest  # noqa: E402
+from audit_lib.data.reconcile import reconcile  # noqa: E402
 from audit_lib.data.source import write_source  # noqa: E402
 
 
@@ -62,6 +66,15 @@ def main() -> None:
         runs.append((time.perf_counter() - t0, _cpu() - c0, report.read, report.rejected))
         print(f"ingest run {i + 1}: {runs[-1][0]:.1f} s wall, {runs[-1][1]:.1f} s CPU")
     wall = statistics.median(r[0] for r in runs)
+    checks = []
+    for i in range(args.runs):
+        with Mart(mart) as m:
+            t0, c0 = time.perf_counter(), _cpu()
+            differ = len(reconcile(url, m))
+            checks.append((time.perf_counter() - t0, _cpu() - c0))
+        if differ:
+            raise SystemExit(f"reconcile found {differ} differences right after the ingest")
+        print(f"reconcile run {i + 1}: {checks[-1][0]:.1f} s wall, {checks[-1][1]:.1f} s CPU")
     result = {
         "benchmark": "ingest",
         "customers": args.customers,
@@ -74,6 +87,8 @@ def main() -> None:
         "ingest_median_cpu_seconds": statistics.median(r[1] for r in runs),
         "ingest_rows_per_second": runs[0][2] / wall,
         "rows_read": runs[0][2],
+        "reconcile_median_seconds": statistics.median(c[0] for c in checks),
+        "reconcile_median_cpu_seconds": statistics.median(c[1] for c in checks),
         "rows_rejected": runs[0][3],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load_avg_1m": os.getloadavg()[0],
