@@ -162,9 +162,8 @@ def ingest(
     codes = CodeLists()
     try:
         for name in LOAD_ORDER:
-            report.tables[name] = _stage(
-                engine, name, staging, codes, today, span, bureaus, chunk_rows, scope
-            )
+            chunks = checked_chunks(engine, name, codes, today, span, bureaus, chunk_rows)
+            report.tables[name] = _stage(name, chunks, staging, scope)
             if bureaus and name == "bureaus":
                 unknown = sorted(set(bureaus) - codes.bureaus)
                 if unknown:
@@ -243,20 +242,14 @@ def checked_chunks(
 
 
 def _stage(
-    engine: Engine,
     name: str,
+    chunks: Iterator[tuple[pd.DataFrame, pa.Table, pd.DataFrame]],
     staging: Path,
-    codes: CodeLists,
-    today: dt.date,
-    span: tuple[dt.date, dt.date] | None,
-    bureaus: list[str] | None,
-    chunk_rows: int,
     scope: str,
 ) -> TableReport:
+    """Stage the :func:`checked_chunks` of table ``name``: accepted rows and rejects."""
     rep = TableReport(name)
-    for part, (raw, accepted, rejects) in enumerate(
-        checked_chunks(engine, name, codes, today, span, bureaus, chunk_rows)
-    ):
+    for part, (raw, accepted, rejects) in enumerate(chunks):
         rep.read += len(raw)
         rep.accepted += accepted.num_rows
         rep.rejected += len(rejects)

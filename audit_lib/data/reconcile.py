@@ -15,6 +15,7 @@ Each entity and month whose fingerprints differ is a hit of the data-quality che
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import duckdb
 import numpy as np
@@ -48,6 +49,7 @@ ENTITY: dict[str, tuple[str, str]] = {
 }
 """Per table: the column a difference is reported on, and its kind."""
 
+KEYS = ["bureau", "entity", "month"]  # what a fingerprint is per (with the table)
 _PRIME = 4_294_967_291  # row hashes are summed modulo-reduced: no overflow, order-free
 
 
@@ -63,18 +65,19 @@ def _fingerprint_sql(table: str, source: str, where: str = "") -> str:
         FROM {source} {where} GROUP BY ALL"""
 
 
-def _source_side(con: duckdb.DuckDBPyConnection, table: str, parts: list[pa.Table]) -> pd.DataFrame:
-    """Fingerprints of the accepted source rows (chunks summed per key)."""
-    keys = ["bureau", "entity", "month"]
-    if not parts:
-        return pd.DataFrame(columns=[*keys, "n", "h"])
-    frames = []
-    for part in parts:
-        con.register("chunk", part)
-        frames.append(con.sql(_fingerprint_sql(table, "chunk")).df())
-        con.unregister("chunk")
+def _source_side(
+    con: duckdb.DuckDBPyConnection, table: str, chunks: Iterable[pa.Table]
+) -> pd.DataFrame:
+    """Fingerprints of the accepted source rows, each chunk reduced as it arrives (the table
+    is never held whole), then summed per key."""
+    frames = [pd.DataFrame(columns=[*KEYS, "n", "h"])]
+    for chunk in chunks:
+        if chunk.num_rows:
+            con.register("chunk", chunk)
+            frames.append(con.sql(_fingerprint_sql(table, "chunk")).df())
+            con.unregister("chunk")
     both = pd.concat(frames, ignore_index=True)
-    return both.groupby(keys, dropna=False, as_index=False)[["n", "h"]].sum()
+    return both.groupby(KEYS, dropna=False, as_index=False)[["n", "h"]].sum()
 
 
 def _mart_side(
@@ -82,7 +85,7 @@ def _mart_side(
 ) -> pd.DataFrame:
     spec = TABLES[table]
     if not mart.has_table(table):
-        return pd.DataFrame(columns=["bureau", "entity", "month", "n", "h"])
+        return pd.DataFrame(columns=[*KEYS, "n", "h"])
     conds, params = [], []
     if bureaus and BUREAU in spec.names and table != "bureaus":
         conds.append(f"{BUREAU} IN (SELECT unnest(?::VARCHAR[]))")
@@ -130,14 +133,10 @@ def reconcile(
     hits = []
     with duckdb.connect() as con:
         for table in LOAD_ORDER:
-            parts = [
-                accepted
-                for _, accepted, _ in checked_chunks(
-                    engine, table, codes, today or dt.date.today(), span, bureaus, chunk_rows
-                )
-                if accepted.num_rows
-            ]
-            src = _source_side(con, table, parts)
+            chunks = checked_chunks(
+                engine, table, codes, today or dt.date.today(), span, bureaus, chunk_rows
+            )
+            src = _source_side(con, table, (accepted for _, accepted, _ in chunks))
             got = _mart_side(mart, table, bureaus, months)
             hits.append(_differences(table, src, got))
     found = [h for h in hits if len(h)]
@@ -146,12 +145,11 @@ def reconcile(
 
 def _differences(table: str, src: pd.DataFrame, got: pd.DataFrame) -> pd.DataFrame:
     """The hits of one table: the keys whose fingerprints differ between the two sides."""
-    keys = ["bureau", "entity", "month"]
-    src, got = (f.astype(dict.fromkeys(keys, "string")) for f in (src, got))
-    both = src.merge(got, on=keys, how="outer", suffixes=("_s", "_m"))
+    src, got = (f.astype(dict.fromkeys(KEYS, "string")) for f in (src, got))
+    both = src.merge(got, on=KEYS, how="outer", suffixes=("_s", "_m"))
     both = both.fillna({"n_s": 0, "n_m": 0, "h_s": -1, "h_m": -1})
     bad = both[(both["n_s"] != both["n_m"]) | (both["h_s"] != both["h_m"])]
-    bad = bad.sort_values(keys, kind="stable")
+    bad = bad.sort_values(KEYS, kind="stable")
     n_s, n_m = bad["n_s"].astype("int64").astype(str), bad["n_m"].astype("int64").astype(str)
     same = (bad["n_s"] == bad["n_m"]).to_numpy()
     values_zh = pd.Series(np.where(same, "，内容不同", ""), index=bad.index, dtype=str)
