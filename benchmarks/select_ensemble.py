@@ -71,9 +71,16 @@ Split = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def load_set(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Load one ``.npz`` set, subsampled to at most ``MAX_ROWS`` rows (stratified)."""
+    """Load one ``.npz`` set.
+
+    An ADBench selection set is subsampled to at most ``MAX_ROWS`` rows (stratified) and
+    loses its constant columns; any other set (an ODDS test set) is read as published, as
+    ``bench_odds.py`` reads it.
+    """
     data = np.load(path)
     x, y = np.asarray(data["X"], dtype=np.float64), np.asarray(data["y"]).astype(int)
+    if path.parent.resolve() != ADBENCH.resolve():
+        return x, y
     if len(y) > MAX_ROWS:
         x, _, y, _ = train_test_split(x, y, train_size=MAX_ROWS, stratify=y, random_state=0)
     keep = np.nanstd(x, axis=0) > 0
@@ -240,6 +247,40 @@ def weightings(combo: tuple[str, ...]) -> list[tuple[int, ...]]:
     return [w for w in itertools.product((1, 2), repeat=len(combo)) if len(set(w)) > 1]
 
 
+def weighted_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``TOP_WEIGHTED`` best unweighted means of more than one member: the subsets whose
+    weightings are tried."""
+    plain = sorted((r for r in rows if r["how"] == "mean" and r["weights"] is None),
+                   key=lambda r: -r["mean_roc"])  # fmt: skip
+    return [r for r in plain if len(r["members"]) > 1][:TOP_WEIGHTED]
+
+
+def weighted_rows(
+    saved: dict[str, np.ndarray], stems: list[str], usable: tuple[str, ...], seed: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every {1, 2} weighting of the subset ``seed``, with the seed's normaliser."""
+    w_list = weightings(tuple(seed["members"]))
+    rows = evaluate(saved, stems, usable, [tuple(seed["members"])] * len(w_list), w_list)
+    return [x for x in rows if x["normaliser"] == seed["normaliser"]]
+
+
+def usable_members(
+    saved: dict[str, np.ndarray], stems: list[str]
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The candidates that raised on no split of ``stems`` (a default must work everywhere),
+    and the failures seen (``"set|member"`` → error)."""
+    failures = {k.rsplit("|", 1)[0]: str(v) for k, v in saved.items()
+                if k.endswith("|fail") and k.split("|")[0] in stems
+                and k.split("|")[1] in CANDIDATES}  # fmt: skip
+    usable = tuple(m for m in CANDIDATES if not any(f.endswith(f"|{m}") for f in failures))
+    return usable, failures
+
+
+def subsets(usable: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Every subset of up to ``MAX_SIZE`` of the ``usable`` members."""
+    return [c for k in range(1, MAX_SIZE + 1) for c in itertools.combinations(usable, k)]
+
+
 def complexity(row: dict[str, Any]) -> tuple[int, int, int]:
     """Simpler first: fewer members, unweighted, mean before max."""
     return (len(row["members"]), row["weights"] is not None, row["how"] != "mean")
@@ -270,18 +311,11 @@ def main() -> None:
     saved = dict(np.load(CACHE)) if CACHE.exists() else {}
     cpu = fill_cache(saved, files)
     stems = [p.stem for p in files]
-    failures = {k.split("|")[0] + "|" + k.split("|")[1]: str(v) for k, v in saved.items()
-                if k.endswith("|fail") and k.split("|")[1] in CANDIDATES}  # fmt: skip
-    usable = tuple(m for m in CANDIDATES if not any(f.endswith(f"|{m}") for f in failures))
+    usable, failures = usable_members(saved, stems)
     t_search = time.perf_counter()
-    combos = [c for k in range(1, MAX_SIZE + 1) for c in itertools.combinations(usable, k)]
-    rows = evaluate(saved, stems, usable, combos)
-    plain = sorted((r for r in rows if r["how"] == "mean"), key=lambda r: -r["mean_roc"])
-    seeds = [r for r in plain if len(r["members"]) > 1][:TOP_WEIGHTED]
-    for r in seeds:
-        w_list = weightings(tuple(r["members"]))
-        weighted = evaluate(saved, stems, usable, [tuple(r["members"])] * len(w_list), w_list)
-        rows += [x for x in weighted if x["normaliser"] == r["normaliser"]]
+    rows = evaluate(saved, stems, usable, subsets(usable))
+    for seed in weighted_seeds(rows):
+        rows += weighted_rows(saved, stems, usable, seed)
     rows.sort(key=lambda r: -r["mean_roc"])
     chosen, best = choose(rows)
     old = next(r for r in rows if r["weights"] is None and r["members"] == OLD_DEFAULT["members"]
