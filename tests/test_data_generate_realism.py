@@ -191,6 +191,13 @@ def test_theft_raises_the_area_line_loss(
     cust = frames["customers"].set_index("cons_no")
     truth = frames["truth"]
     thefts = truth[truth["kind"].str.startswith("theft_") & (truth["severity"] > 0.3)]
+    # a multiplier left unchanged at a replacement moves its area's loss by design (a large
+    # CT customer's doubled readings outweigh a home's theft): those areas are left out
+    late = truth.loc[truth["kind"] == "multiplier_not_updated", "entity"]
+    thefts = thefts[
+        ~cust.loc[thefts["entity"], "area_id"].isin(cust.loc[late, "area_id"]).to_numpy()
+    ]
+    assert len(thefts) >= 50
     supply = frames["area_supply"].pivot(index="area_id", columns="date", values="supply_kwh")
     area_of = cust.loc[daily.index, "area_id"].to_numpy()
     metered = daily.fillna(0).groupby(area_of).sum()

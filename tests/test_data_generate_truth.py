@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,7 @@ def test_legit_changes_are_labelled_and_look_like_drops(
 
 
 def test_meter_replacement_gives_a_second_meter(f: dict[str, pd.DataFrame]) -> None:
-    rep = _truth(f, "legit_meter_replacement")
+    rep = pd.concat([_truth(f, "legit_meter_replacement"), _truth(f, "multiplier_not_updated")])
     meters = f["meters"]
     per = meters.groupby("cons_no").size()
     assert set(per[per == 2].index) == set(rep["entity"])
@@ -120,6 +121,50 @@ def test_meter_replacement_gives_a_second_meter(f: dict[str, pd.DataFrame]) -> N
         pd.to_datetime(second.loc[rep["entity"], "install_date"]).to_numpy()
         == rep["start"].to_numpy()
     ).all()
+
+
+def test_a_multiplier_not_updated_steps_the_readings_at_the_replacement(
+    f: dict[str, pd.DataFrame], daily: pd.DataFrame
+) -> None:
+    late = _truth(f, "multiplier_not_updated")
+    meters = f["meters"].set_index("meter_id")
+    assert len(late) >= 5
+    errors = []
+    for row in late.itertuples():
+        recorded = float(row.detail.split("recorded ")[1].split(",")[0])
+        physical = float(row.detail.split("physical ")[1].split(" ")[0])
+        assert physical != recorded  # a CT of another ratio; the record kept the old one
+        assert meters.loc[f"M{row.entity}02", "multiplier"] == recorded
+        assert meters.loc[f"M{row.entity}01", "multiplier"] == recorded
+        day, one = row.start, pd.Timedelta(days=1)
+        assert np.isnan(daily.loc[row.entity, day + one])  # the fitting's gap
+        before = daily.loc[row.entity, day - 14 * one : day - one].median()
+        after = daily.loc[row.entity, day + 3 * one : day + 16 * one].median()
+        errors.append(abs(np.log(after / before / (recorded / physical))))
+    # the customer's own use moves too (a season, the Spring Festival): most, not all
+    assert np.median(errors) < np.log(1.15) and np.mean(np.array(errors) < np.log(1.3)) >= 0.8
+
+
+def test_the_late_kind_leaves_every_other_draw_as_it_was() -> None:
+    """multiplier_not_updated draws from a stream of its own: switched off, the rest of the
+    bureau is the same customer for customer (its customers apart)."""
+    rates = {**CONFIG.rates, "multiplier_not_updated": 0.0}
+    small = DemoConfig(bureaus=1, customers=3000, days=200, start=CONFIG.start, seed=31)
+    without = generate_bureau(replace(small, rates=rates), 0)
+    with_it = generate_bureau(small, 0)
+    truth = with_it["truth"].to_pandas()
+    late = set(truth.loc[truth["kind"] == "multiplier_not_updated", "entity"])
+    assert late
+    pd.testing.assert_frame_equal(
+        truth[truth["kind"] != "multiplier_not_updated"].reset_index(drop=True),
+        without["truth"].to_pandas(),
+    )
+    for name in ("readings", "bills", "payments", "tickets", "customers"):
+        a, b = (t[name].to_pandas() for t in (with_it, without))
+        key = "cons_no" if "cons_no" in a else None
+        if key:
+            a, b = a[~a[key].isin(late)], b[~b[key].isin(late)]
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
 
 
 def test_data_quality_faults_are_where_the_truth_says(
@@ -155,6 +200,7 @@ def test_register_backwards_comes_with_an_erc27_event(f: dict[str, pd.DataFrame]
     bills, ev = f["bills"], f["meter_events"]
     back = _truth(f, "dq_register_backwards")
     replaced = set(_truth(f, "legit_meter_replacement")["entity"])
+    replaced |= set(_truth(f, "multiplier_not_updated")["entity"])  # a new meter starts at 0
     down = bills[(bills["end_reg"] < bills["start_reg"]) & ~bills["cons_no"].isin(replaced)]
     assert set(down["cons_no"]) == set(back["entity"])
     erc27 = ev[ev["code"] == "ERC27"]

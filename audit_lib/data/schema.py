@@ -361,6 +361,7 @@ TRUTH_KINDS = (
     "tariff_invalid_for_class",
     "bill_amount_mismatch",
     "wrong_multiplier",
+    "multiplier_not_updated",
     "over_capacity",
     "arrears",
     "repeated_complaints",

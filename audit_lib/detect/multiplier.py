@@ -1,8 +1,7 @@
-"""The meter multiplier theme (倍率异常): three independent checks of a recorded multiplier.
+"""The meter multiplier theme (倍率异常): four independent checks of a recorded multiplier.
 
-1. **Standard ratio.** A multiplier is CT ratio × PT ratio; CT rated primary currents follow the
-   standard series (GB/T 20840: 10, 12.5, 15, 20, 25, 30, 40, 50, 60, 75 A and decimal multiples,
-   secondary 5 A) and PTs bring 10 kV or 35 kV down to 100 V. Any other value is a typo.
+1. **Standard ratio.** A multiplier is CT ratio × PT ratio from the standard series
+   (:mod:`audit_lib.data.ct_ratios`); any other value is a typo.
 2. **Capacity.** The CT's rated primary current should be at least the contracted capacity's
    rated current and not many times above it (``ct_low``..``ct_high``).
 3. **Energy balance.** The station area's supply estimates physical ÷ recorded multiplier
@@ -12,6 +11,9 @@
    errors firm, the same in every one of ``segments`` parts of the window (a multiplier does
    not change; a theft starts), and the multiplier it implies would fit the contracted
    capacity (``ct_low``..``ct_high``).
+4. **Replacement step.** A multiplier that did change, at a meter replacement, without the
+   record following (:mod:`audit_lib.detect.multiplier_replacement`: a step in the readings by
+   a standard ratio on the replacement day that the area's balance confirms; ``step_*``).
 """
 
 from __future__ import annotations
@@ -19,25 +21,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from audit_lib.data.ct_ratios import pt_ratio, standard_multipliers
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
 from audit_lib.detect.lineloss import area_balance
 from audit_lib.detect.multiplier_balance import BalanceFit, balance_fit
+from audit_lib.detect.multiplier_replacement import detect_replacement_steps
 from audit_lib.themes.catalogue import Theme
-
-_CT_PRIMARY = np.array([10, 12.5, 15, 20, 25, 30, 40, 50, 60, 75])
-CT_PRIMARY_A = np.unique(np.concatenate([_CT_PRIMARY * 10.0**k for k in range(-1, 4)]))
-PT_RATIOS = {0.4: 1.0, 10.0: 100.0, 35.0: 350.0}
-
-
-def standard_multipliers() -> np.ndarray:
-    """Every multiplier a standard CT (x/5 A) and PT (none, 10 kV/100 V, 35 kV/100 V) give."""
-    ct = CT_PRIMARY_A / 5.0
-    return np.unique(np.concatenate([ct * pt for pt in PT_RATIOS.values()]))
-
-
-def _pt_ratio(voltage_kv: np.ndarray) -> np.ndarray:
-    return np.where(voltage_kv >= 35, 350.0, np.where(voltage_kv >= 10, 100.0, 1.0))
 
 
 def plausibility(
@@ -54,7 +44,7 @@ def plausibility(
     standard = np.isin(np.round(mult, 6), np.round(standard_multipliers(), 6))
     volts = np.where(voltage_kv >= 10, voltage_kv, 0.4)
     rated = capacity_kva / (np.sqrt(3) * volts)
-    primary = mult / _pt_ratio(voltage_kv) * 5.0
+    primary = mult / pt_ratio(voltage_kv) * 5.0
     return pd.DataFrame({"standard": standard, "ct_primary_a": primary, "rated_a": rated})
 
 
@@ -76,7 +66,17 @@ def balance_disagrees(fit: BalanceFit, ct_over_rated: np.ndarray, theme: Theme) 
 
 
 def detect_multiplier_anomaly(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
-    """Customers whose recorded multiplier fails the standard-ratio, capacity or balance check."""
+    """Customers whose recorded multiplier fails the standard-ratio, capacity, balance or
+    replacement-step check (one row per customer: the highest-scoring check's)."""
+    parts = [h for h in (_record_hits(ctx, theme), detect_replacement_steps(ctx, theme)) if len(h)]
+    if not parts:
+        return pd.DataFrame()
+    hits = pd.concat(parts, ignore_index=True).sort_values("score", ascending=False, kind="stable")
+    return hits.drop_duplicates("entity").reset_index(drop=True)
+
+
+def _record_hits(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
+    """The standard-ratio, capacity and balance checks of each current meter's multiplier."""
     meters = ctx.mart.meters(ctx.bureau)
     current = meters[meters["remove_date"].isna()].drop_duplicates("cons_no", keep="last")
     at = pd.Index(current["cons_no"]).get_indexer(ctx.customers["cons_no"])

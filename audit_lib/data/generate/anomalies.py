@@ -13,14 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audit_lib.data.ct_ratios import pt_ratio
 from audit_lib.data.generate.calendar import Calendar
-from audit_lib.data.generate.lifecycle import Lifecycle
-from audit_lib.data.generate.population import COM, IND, Population
+from audit_lib.data.generate.lifecycle import NEVER, Lifecycle
+from audit_lib.data.generate.population import COM, HV_CT_RATIOS, IND, LV_CT_RATIOS, Population
 from audit_lib.data.generate.service import EventLog
 from audit_lib.data.generate.truth import TruthLog, draw_windows, window_mask
 from audit_lib.data.schema import THEFT_KINDS
 
 MULTIPLIER_ERRORS = np.array([0.5, 2 / 3, 0.75, 1.5, 2.0])
+CT_STEPS = np.array([-2, -1, 1, 2])  # a replacement CT one or two sizes down or up
 
 
 @dataclass
@@ -153,3 +155,55 @@ def _steal(
         else:  # theft_capped
             new = np.minimum(sub, (level * rng.uniform(0.4, 0.8, k))[:, None])
     return np.where(mask, new, sub).astype(np.float32)
+
+
+@dataclass
+class Replacements:
+    """Meter replacements made by a fault injected after the lifecycle: rows and days."""
+
+    rows: np.ndarray
+    day: np.ndarray
+
+
+def inject_multiplier_not_updated(
+    rng: np.random.Generator,
+    pop: Population,
+    cal: Calendar,
+    life: Lifecycle,
+    metered: np.ndarray,
+    recorded: np.ndarray,
+    truth: TruthLog,
+) -> Replacements:
+    """A meter replaced together with its CT, the new CT of another ratio, while the record
+    keeps the old multiplier (换表后倍率未更新).
+
+    From the replacement day the system multiplies the new meter's register by the old
+    multiplier: it records true kWh × recorded ÷ new physical multiplier (``metered``, in
+    place). The rows' ``life.replace_day`` is set, so the meter table and the registers show
+    the replacement; the replacement day's partial reading and missing days are the caller's
+    (:func:`audit_lib.data.generate.dq.replacement_gaps`, after the bills are built).
+    """
+    d = cal.days
+    eligible = life.stable(d) & (pop.multiplier > 1) & (life.replace_day == NEVER)
+    rows = truth.pick(rng, "multiplier_not_updated", eligible, take=False)
+    day, _ = draw_windows(rng, len(rows), d, (0.1, 0.9), None)
+    pt = pt_ratio(pop.voltage[rows])
+    step = CT_STEPS[rng.integers(0, len(CT_STEPS), len(rows))]
+    new_ct = np.empty(len(rows))
+    for series, part in ((LV_CT_RATIOS, pt == 1.0), (HV_CT_RATIOS, pt > 1.0)):  # two series
+        i = np.searchsorted(series, pop.multiplier[rows][part] / pt[part])
+        j = np.clip(i + step[part], 0, len(series) - 1)
+        new_ct[part] = series[np.where(j == i, np.clip(i - step[part], 0, len(series) - 1), j)]
+    physical = new_ct * pt
+    factor = recorded[rows] / physical
+    sub = metered[rows]
+    sub *= np.where(np.arange(d)[None, :] >= day[:, None], factor[:, None], 1.0).astype(np.float32)
+    metered[rows] = sub
+    life.replace_day[rows] = day
+    detail = np.char.add(
+        np.char.mod("recorded %g, ", recorded[rows]),
+        np.char.mod("physical %g after the replacement", physical),
+    )
+    severity = np.abs(1.0 - factor)
+    truth.add("multiplier_not_updated", rows, day, d - 1, severity, detail.astype(object))
+    return Replacements(rows, day)

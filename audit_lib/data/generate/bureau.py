@@ -7,14 +7,18 @@ Readings are turned into Arrow rows one month at a time, by :meth:`BureauData.re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from audit_lib.data.generate import billing, dq
-from audit_lib.data.generate.anomalies import inject_metering, inject_over_capacity
+from audit_lib.data.generate.anomalies import (
+    inject_metering,
+    inject_multiplier_not_updated,
+    inject_over_capacity,
+)
 from audit_lib.data.generate.calendar import Calendar, build_calendar
 from audit_lib.data.generate.config import DemoConfig, bureau_sizes
 from audit_lib.data.generate.lifecycle import Lifecycle, apply_lifecycle
@@ -135,12 +139,21 @@ def build_bureau(config: DemoConfig, bureau_index: int) -> BureauData:
     supply = area_supply(rng, kwh, org)
     # from here on the matrix holds what the meters record
     metering = inject_metering(rng, pop, cal, life, kwh, truth, events)
+    # a kind added later draws from a stream of its own: every earlier draw is unchanged
+    own = np.random.default_rng([config.seed, bureau_index, 2])
+    lifecycle_replacements = life.replace_day.copy()
+    late = inject_multiplier_not_updated(
+        own, pop, cal, life, kwh, metering.recorded_multiplier, truth
+    )
     np.round(kwh, 2, out=kwh)  # meters report 0.01 kWh; bills sum these values
     bills = billing.build_bills(
         rng, pop, cal, life, kwh, metering.recorded_multiplier, over, truth, events
     )
     payments = billing.build_payments(rng, cal, life, bills, truth)
-    extra, bad_codes = dq.make_readings(rng, kwh, life, truth, events, bureau_index)
+    extra, bad_codes = dq.make_readings(
+        rng, kwh, replace(life, replace_day=lifecycle_replacements), truth, events, bureau_index
+    )
+    dq.replacement_gaps(own, kwh, late.rows, late.day)
     area_ids = digits(f"{code}T", np.arange(org.n_areas), 6)
     dq.supply_gaps(rng, supply, area_ids.to_numpy(zero_copy_only=False), truth)
     events.add_background(rng, n, cal.days, pop.cls)
@@ -148,8 +161,9 @@ def build_bureau(config: DemoConfig, bureau_index: int) -> BureauData:
         rng, cal, org, cons_np, (life.open_day, life.close_day), truth,
         metering.theft_rows, metering.theft_start, code, bureau_index,
     )  # fmt: skip
-    # a kind added later draws from a stream of its own: every earlier draw is unchanged
     dq.absurd_readings(np.random.default_rng([config.seed, bureau_index, 1]), kwh, life, truth)
+    fitted = own.random(len(late.rows)) < 0.5  # the fitter opens the cover, as in the lifecycle
+    events.add(late.rows[fitted], late.day[fitted], "ERC37")
     tables = {
         **area_tables(org, code, area_ids),
         **customer_tables(

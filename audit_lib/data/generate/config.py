@@ -25,6 +25,7 @@ DEFAULT_RATES: Mapping[str, float] = MappingProxyType(
         "tariff_invalid_for_class": 0.002,
         "bill_amount_mismatch": 0.003,
         "wrong_multiplier": 0.002,
+        "multiplier_not_updated": 0.002,
         "over_capacity": 0.003,
         "arrears": 0.008,
         "repeated_complaints": 0.002,

@@ -80,11 +80,8 @@ def make_readings(
     failed = cells[rng.random(count) < 0.3]
     events.add(failed // d, failed % d, "ERC31")
 
-    rows = np.flatnonzero(life.replace_day >= 0)  # legit: partial day, then two missing days
-    r = life.replace_day[rows]
-    metered[rows, r] = np.round(metered[rows, r] * rng.uniform(0.2, 0.6, len(rows)), 2)
-    for lag in (1, 2):
-        metered[rows, np.minimum(r + lag, d - 1)] = np.nan
+    rows = np.flatnonzero(life.replace_day >= 0)
+    replacement_gaps(rng, metered, rows, life.replace_day[rows])
 
     rows = truth.pick(rng, "dq_missing_readings", stable)
     start, end = draw_windows(rng, len(rows), d, (0.05, 0.95), (3, 30))
@@ -195,3 +192,14 @@ def supply_gaps(
         entities=area_ids[areas],
         entity_kind="area",
     )
+
+
+def replacement_gaps(
+    rng: np.random.Generator, metered: np.ndarray, rows: np.ndarray, day: np.ndarray
+) -> None:
+    """What a meter replacement leaves in the readings (in place): a partial reading on the
+    day itself, then two days not collected."""
+    d = metered.shape[1]
+    metered[rows, day] = np.round(metered[rows, day] * rng.uniform(0.2, 0.6, len(rows)), 2)
+    for lag in (1, 2):
+        metered[rows, np.minimum(day + lag, d - 1)] = np.nan

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audit_lib.data.ct_ratios import pt_ratio
 from audit_lib.data.generate.tariffs import (
     AGR_FLAT,
     COM_FLAT,
@@ -134,6 +135,5 @@ def _physical_multiplier(cls: np.ndarray, capacity: np.ndarray, voltage: np.ndar
     lv = LV_CT_RATIOS[np.searchsorted(LV_CT_RATIOS, amps_lv).clip(0, len(LV_CT_RATIOS) - 1)]
     amps_hv = capacity / (np.sqrt(3) * voltage.clip(10, None)) * 1.2 / 5.0
     hv = HV_CT_RATIOS[np.searchsorted(HV_CT_RATIOS, amps_hv).clip(0, len(HV_CT_RATIOS) - 1)]
-    pt = np.where(voltage >= 35, 350.0, 100.0)
-    mult = np.where(voltage >= 10, hv * pt, np.where(capacity > 50, lv, 1.0))
+    mult = np.where(voltage >= 10, hv * pt_ratio(voltage), np.where(capacity > 50, lv, 1.0))
     return np.where(cls == RES, 1.0, mult)

@@ -38,16 +38,21 @@ class TruthLog:
         self.taken = np.zeros(len(cons_no), dtype=bool)
         self._parts: list[dict[str, np.ndarray]] = []
 
-    def pick(self, rng: np.random.Generator, kind: str, eligible: np.ndarray) -> np.ndarray:
+    def pick(
+        self, rng: np.random.Generator, kind: str, eligible: np.ndarray, *, take: bool = True
+    ) -> np.ndarray:
         """Choose the customers (row indices, sorted) that get ``kind``.
 
         The count is Binomial(customers, rate of ``kind``), capped by the eligible customers
-        not already given another kind; the chosen are marked as taken.
+        not already given another kind; the chosen are marked as taken unless ``take`` is
+        false (a kind added later to the generator, so that the kinds picked after it keep
+        their pools and their draws; they may then fall on the same customer).
         """
         pool = np.flatnonzero(eligible & ~self.taken)
         count = min(int(rng.binomial(len(self.taken), self.config.rate(kind))), len(pool))
         rows = np.sort(rng.choice(pool, size=count, replace=False)) if count else pool[:0]
-        self.taken[rows] = True
+        if take:
+            self.taken[rows] = True
         return rows
 
     def add(
