@@ -67,11 +67,16 @@ def current_default(
     saved: dict[str, np.ndarray], stems: list[str], usable: tuple[str, ...]
 ) -> dict[str, Any]:
     """The configuration ``DefaultEnsemble`` has now, scored from the cache."""
-    from audit_lib.detect.ensemble import DEFAULT_MEMBERS, DEFAULT_NORMALISER, DEFAULT_WEIGHTS
+    from audit_lib.detect.ensemble import (
+        DEFAULT_HOW,
+        DEFAULT_MEMBERS,
+        DEFAULT_NORMALISER,
+        DEFAULT_WEIGHTS,
+    )
 
-    weights = [tuple(int(w) for w in DEFAULT_WEIGHTS)]
+    weights = None if DEFAULT_WEIGHTS is None else [tuple(int(w) for w in DEFAULT_WEIGHTS)]
     rows = se.evaluate(saved, stems, usable, [DEFAULT_MEMBERS], weights)
-    return next(r for r in rows if r["normaliser"] == DEFAULT_NORMALISER)
+    return next(r for r in rows if (r["how"], r["normaliser"]) == (DEFAULT_HOW, DEFAULT_NORMALISER))
 
 
 def main() -> None:

@@ -75,6 +75,37 @@ def test_alarms_at_drop_counts_only_tamper_codes_near_the_step() -> None:
     assert codes.tolist() == ["ERC37", "", "", ""]
 
 
+def test_an_alarm_on_the_day_a_replacement_meter_was_fitted_is_the_fitters() -> None:
+    meters = pd.DataFrame(
+        {
+            "cons_no": ["A", "A", "B", "C"],
+            "install_date": pd.to_datetime(
+                ["2020-05-01", "2025-02-20", "2025-02-20", "2019-01-01"]
+            ),
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "cons_no": ["A", "A", "A", "B", "C"],
+            "time": pd.to_datetime(
+                [
+                    "2025-02-20 10:31",
+                    "2025-02-21 08:00",
+                    "2025-03-10 09:00",
+                    "2025-02-20 12:00",
+                    "2025-02-20 12:00",
+                ]
+            ),
+            "code": ["ERC37"] * 5,
+        }
+    )
+    fitted = corroborate.at_fitting(events, meters)
+    # A's second meter went in on 02-20: that day and the next are the fitter's, 03-10 is not;
+    # B's only meter (a new account) and C's old one are no replacements
+    assert fitted.tolist() == [True, True, False, False, False]
+    assert not corroborate.at_fitting(events.iloc[:0], meters).any()
+
+
 def test_combine_lifts_alarmed_customers_and_keeps_nan() -> None:
     score = np.array([0.99, 0.95, 0.5, np.nan])
     out = corroborate.combine(score, np.array([False, True, False, False]), odds=10.0)

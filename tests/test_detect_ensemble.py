@@ -9,6 +9,7 @@ from pyod.models.lof import LOF
 from sklearn.metrics import roc_auc_score
 
 from audit_lib.detect.ensemble import (
+    DEFAULT_HOW,
     DEFAULT_MEMBERS,
     DEFAULT_NORMALISER,
     DEFAULT_WEIGHTS,
@@ -82,22 +83,24 @@ def test_combine_scores_mean_weights_and_max() -> None:
         combine_scores(pairs, "zscore", how="median")
 
 
-def test_default_ensemble_is_the_weighted_mean_of_its_members() -> None:
+def test_default_ensemble_is_its_selected_combination_of_its_members() -> None:
     x, y = blobs(seed=6)
     det = DefaultEnsemble().fit(x)
-    assert det.weights_ == DEFAULT_WEIGHTS
+    assert det.weights_ == DEFAULT_WEIGHTS and det.how_ == DEFAULT_HOW
     assert len(det.members_) == len(DEFAULT_MEMBERS)
     pairs = [(s, s) for s in det.member_train_scores_]
-    expected = combine_scores(pairs, DEFAULT_NORMALISER, weights=DEFAULT_WEIGHTS)
+    expected = combine_scores(pairs, DEFAULT_NORMALISER, weights=DEFAULT_WEIGHTS, how=DEFAULT_HOW)
     np.testing.assert_allclose(det.decision_scores_, expected)
     assert roc_auc_score(y, det.decision_function(x)) >= 0.9
+    mean = DefaultEnsemble(how="mean").fit(x)  # the same members, averaged instead
+    assert not np.allclose(mean.decision_scores_, det.decision_scores_)
 
 
 def test_ensemble_with_own_members_weighs_them_equally_unless_told() -> None:
     x, _ = blobs(seed=7)
     names = ("ECOD", "IForest")
     det = DefaultEnsemble(members=names, normaliser="robust").fit(x)
-    assert det.weights_ is None
+    assert det.weights_ is None and det.how_ == "mean"  # own members: the plain mean
     pairs = [(s, s) for s in det.member_train_scores_]
     np.testing.assert_allclose(det.decision_scores_, combine_scores(pairs, "robust"))
     tilted = DefaultEnsemble(members=names, normaliser="robust", weights=(3.0, 1.0)).fit(x)

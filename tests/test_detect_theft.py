@@ -109,6 +109,19 @@ def test_capped_meter_is_ranked_and_explained() -> None:
     assert reasons[8].startswith("后半期电量多日顶格持平")
 
 
+def test_explained_days_are_left_out_of_the_score() -> None:
+    values, _ = make_daily(np.random.default_rng(4), n=60, days=200, n_thieves=0)
+    values[9, 120:] *= 0.5  # readings halve at a meter replacement: the multiplier theme's
+    keys = [f"K{i:03d}" for i in range(60)]
+    plain = score_matrix(values, keys).set_index("cons_no")
+    explained = (np.array([9]), np.array([120]))
+    before = values.copy()
+    left_out = score_matrix(values, keys, explained=explained).set_index("cons_no")
+    assert plain.loc["K009", "rank"] <= 3
+    assert left_out.loc["K009", "rank"] > 20  # its series now ends at the replacement
+    np.testing.assert_array_equal(values, before)  # the caller's matrix is untouched
+
+
 def test_score_readings_matches_matrix(panel: tuple[np.ndarray, np.ndarray]) -> None:
     values, _ = panel
     long = to_long(values)

@@ -92,6 +92,11 @@ class DetectionContext:
         return cust.drop_duplicates("cons_no").reset_index(drop=True)
 
     @cached_property
+    def meters(self) -> pd.DataFrame:
+        """The bureau's meters with their multipliers (倍率) and installation dates, read once."""
+        return self.mart.meters(self.bureau)
+
+    @cached_property
     def meter_events(self) -> pd.DataFrame:
         """The bureau's meter alarms (采集终端告警) in the months of the period, read once."""
         return self.mart.meter_events(self.bureau, self.months)

@@ -10,7 +10,9 @@ theft theme uses what else the utility knows about a customer:
 - **terminal alarms at the drop**: a cover-opened (ERC37) or meter-stopped (ERC30) alarm
   within a few days of the customer's consumption step is the classic corroboration of a
   tampered meter (:func:`alarms_at_drop`). It multiplies the odds of the shape score by a
-  fixed factor (:data:`ALARM_ODDS`): :func:`combine` works on the surprisal of the rank.
+  fixed factor (:data:`ALARM_ODDS`): :func:`combine` works on the surprisal of the rank. An
+  alarm on the day a replacement meter was fitted is the fitter's (the work order opened the
+  cover) and does not count (:func:`at_fitting`).
 
 Everything is vectorised over customers; the step day is found only for the candidates.
 """
@@ -29,6 +31,7 @@ from audit_lib.detect.rowstats import split_scan, weekly_means
 TAMPER_CODES = ("ERC37", "ERC30")  # cover opened, meter stopped
 ALARM_WINDOW_DAYS = 14  # an alarm this close to the step counts as "at the drop"
 ALARM_ODDS = 3.0  # odds factor of an alarm at the drop (no measurable effect on dev seeds)
+FITTING_DAYS = 1  # an alarm this close to a replacement meter's installation is the fitter's
 MASK_ROWS = 65_536  # rows per block of mask_zero_runs (one thread per core)
 
 
@@ -86,6 +89,30 @@ def step_columns(values: np.ndarray) -> np.ndarray:
     weeks = -(-days // 7)
     col = np.round(np.nan_to_num(pos_min, nan=-1.0) * weeks) * 7
     return np.where(np.isfinite(t_min), np.clip(col, 0, days - 1), -1).astype(np.int64)
+
+
+def at_fitting(events: pd.DataFrame, meters: pd.DataFrame, days: int = FITTING_DAYS) -> np.ndarray:
+    """Which ``events`` lie within ``days`` of the installation of a replacement meter of the
+    same customer (a meter installed after the customer's first): the fitter's, not a tamper.
+
+    Parameters
+    ----------
+    events
+        Meter events with ``cons_no`` and ``time``.
+    meters
+        The meter table (``cons_no``, ``install_date``).
+    """
+    first = meters.groupby("cons_no")["install_date"].transform("min")
+    fitted = meters.loc[meters["install_date"] > first, ["cons_no", "install_date"]]
+    out = np.zeros(len(events), dtype=bool)
+    if fitted.empty or events.empty:
+        return out
+    numbered = pd.DataFrame({"cons_no": events["cons_no"].to_numpy(), "at": np.arange(len(events)),
+                             "time": pd.DatetimeIndex(events["time"]).normalize()})  # fmt: skip
+    pairs = numbered.merge(fitted, on="cons_no")  # replacements are few: a small join
+    gap = (pairs["time"] - pd.to_datetime(pairs["install_date"])).dt.days.abs()
+    out[pairs.loc[gap <= days, "at"].to_numpy()] = True
+    return out
 
 
 def alarms_at_drop(

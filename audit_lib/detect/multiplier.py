@@ -12,8 +12,9 @@
    not change; a theft starts), and the multiplier it implies would fit the contracted
    capacity (``ct_low``..``ct_high``).
 4. **Replacement step.** A multiplier that did change, at a meter replacement, without the
-   record following (:mod:`audit_lib.detect.multiplier_replacement`: a step in the readings by
-   a standard ratio on the replacement day that the area's balance confirms; ``step_*``).
+   record following (:mod:`audit_lib.detect.multiplier_replacement`: a step in the readings on
+   the replacement day that the area's balance confirms and that implies another standard
+   multiplier; ``step_*``).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def detect_multiplier_anomaly(ctx: DetectionContext, theme: Theme) -> pd.DataFra
 
 def _record_hits(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
     """The standard-ratio, capacity and balance checks of each current meter's multiplier."""
-    meters = ctx.mart.meters(ctx.bureau)
+    meters = ctx.meters
     current = meters[meters["remove_date"].isna()].drop_duplicates("cons_no", keep="last")
     at = pd.Index(current["cons_no"]).get_indexer(ctx.customers["cons_no"])
     recorded = current["multiplier"].to_numpy(dtype=float)

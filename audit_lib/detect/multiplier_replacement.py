@@ -39,7 +39,7 @@ from audit_lib.data.ct_ratios import nearest_standard
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
 from audit_lib.detect.lineloss import AreaBalance, area_balance
-from audit_lib.themes.catalogue import Theme
+from audit_lib.themes.catalogue import Theme, get_theme
 
 GAP_DAYS = 3  # the replacement day (partial) and the two days after it (not collected)
 MIN_FACTOR = 1.1  # the area's factor at least 10 % away from 1
@@ -59,7 +59,7 @@ class Replaced:
 
 def replaced_meters(ctx: DetectionContext, min_days: int) -> Replaced:
     """The latest replacement of each customer with ``min_days`` of room on both sides."""
-    meters = ctx.mart.meters(ctx.bureau).sort_values(["cons_no", "install_date"], kind="stable")
+    meters = ctx.meters.sort_values(["cons_no", "install_date"], kind="stable")  # a copy
     meters["previous"] = meters.groupby("cons_no")["multiplier"].shift()
     later = meters[meters["previous"].notna()].drop_duplicates("cons_no", keep="last")
     rows = pd.Index(ctx.customers["cons_no"]).get_indexer(later["cons_no"])
@@ -158,15 +158,29 @@ def step_disagrees(fit: StepFit, recorded: np.ndarray, theme: Theme) -> np.ndarr
     return away & agrees & on_standard & other & (fit.area_z >= theme.param("step_min_z"))
 
 
-def detect_replacement_steps(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
-    """Hits (the theme's columns) of customers whose readings stepped at a meter replacement
-    by a standard ratio that their area's balance confirms."""
+def confirmed_steps(ctx: DetectionContext, theme: Theme) -> tuple[Replaced, StepFit, np.ndarray]:
+    """Every replacement in the window, its step fit and whether the rule confirms it."""
     side, min_days = int(theme.param("step_days")), int(theme.param("step_min_days"))
     rep = replaced_meters(ctx, min_days)
     if not len(rep.rows):
-        return pd.DataFrame()
+        empty = np.zeros(0)
+        return rep, StepFit(*[empty] * 7), np.zeros(0, dtype=bool)
     fit = step_fit(ctx, area_balance(ctx), rep, side, min_days)
-    hit = step_disagrees(fit, rep.recorded, theme)
+    return rep, fit, step_disagrees(fit, rep.recorded, theme)
+
+
+def explained_days(ctx: DetectionContext) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the context and the first matrix column of each confirmed step: from the
+    replacement on, the readings are the multiplier theme's evidence (its parameters), and
+    the theft score leaves those days out, as it leaves exact-zero runs to their theme."""
+    rep, _, hit = confirmed_steps(ctx, get_theme("multiplier_anomaly"))
+    return rep.rows[hit], rep.day[hit]
+
+
+def detect_replacement_steps(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
+    """Hits (the theme's columns) of customers whose readings stepped at a meter replacement
+    by a standard ratio that their area's balance confirms."""
+    rep, fit, hit = confirmed_steps(ctx, theme)
     if not hit.any():
         return pd.DataFrame()
     return _step_hits(ctx, rep, fit, hit)

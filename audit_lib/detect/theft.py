@@ -451,6 +451,7 @@ def score_matrix(
     with_rows: bool = False,
     zero_runs: tuple[int, np.ndarray | None] | None = None,
     absurd_counts: np.ndarray | None = None,
+    explained: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Theft-suspicion score of every customer (row) of a customers × days kWh matrix.
 
@@ -465,7 +466,9 @@ def score_matrix(
     Absurd days (:mod:`audit_lib.data.absurd`) count as missing and each reason gives their
     number; ``absurd_counts`` (one per row) says the caller has already cleared them
     (:meth:`~audit_lib.data.matrix.ConsumptionMatrix.without_absurd`), so they are not
-    looked for again. Customers with
+    looked for again. ``explained`` = ``(rows, first_columns)`` counts the days of those rows
+    from that column on as missing too (days another theme explains: a multiplier changed at
+    a meter replacement). Customers with
     fewer than ``min_customer_days`` observed days are skipped (score NaN,
     ``status`` ``too_few_days``); customers whose every observed day is zero get their own
     reason and status ``all_zero`` (score NaN: the zero-consumption theme handles them).
@@ -496,6 +499,11 @@ def score_matrix(
 
         arr, owned = check_matrix(mask_zero_runs(values, *zero_runs), overwrite_input=True), True
     n, days = arr.shape
+    if explained is not None and len(explained[0]):
+        if not owned:
+            arr, owned = arr.copy(), True
+        rows, first = explained
+        arr[rows] = np.where(np.arange(days)[None, :] >= first[:, None], np.nan, arr[rows])
     key_arr = np.asarray([str(i) for i in range(n)] if keys is None else keys, dtype=object)
     if days < MIN_DAYS:
         raise DataError(f"only {days} days; the theft score needs at least {MIN_DAYS}",

@@ -13,6 +13,7 @@ from audit_lib.detect import corroborate
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
 from audit_lib.detect.matrix_ops import by_threads, nanmean_rows
+from audit_lib.detect.multiplier_replacement import explained_days
 from audit_lib.detect.theft import score_matrix
 from audit_lib.themes.catalogue import Theme, get_theme
 
@@ -45,6 +46,7 @@ def scored_rows(
     masked = (zero_days, ctx.open_mask)  # exact-zero runs are the zero theme's, not theft
     active = (ctx.customers["status"] == "active").to_numpy()
     events = ctx.loaded_meter_events  # a drop before the period has its alarm there
+    events = events[~corroborate.at_fitting(events, ctx.meters)]
     tamper = events.loc[events["code"].isin(corroborate.TAMPER_CODES), "cons_no"]
     alarmed = np.flatnonzero(active & ctx.customers["cons_no"].isin(tamper).to_numpy())
     steps = np.full(len(ctx.customers), -1, dtype=np.int64)
@@ -59,6 +61,7 @@ def scored_rows(
         with_rows=True,
         zero_runs=masked,  # its own masked copy, freed before the models fit (1.5 GB at 10⁶)
         absurd_counts=absurd_counts(ctx.matrix),
+        explained=explained_days(ctx),  # a multiplier changed at a replacement: not theft
     )
     rows = scored.pop("row").to_numpy()
     keep = (scored["status"] == "scored").to_numpy() & active[rows]
