@@ -11,6 +11,7 @@ high (高损), negative (负损), not computable.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -79,11 +80,17 @@ class AreaBalance:
 def area_balance(ctx: DetectionContext) -> AreaBalance:
     """Build the daily balance of every area of the context's bureau over its matrix days.
 
-    Built once per context (the line-loss and multiplier themes share it).
+    Built once per context: the line-loss, multiplier and theft themes share it, and a theme
+    in another thread waits for the one building it.
     """
-    cached = ctx.__dict__.get(_BALANCE_KEY)
-    if isinstance(cached, AreaBalance):
-        return cached
+    with ctx.__dict__.setdefault(_BALANCE_KEY + "_lock", threading.Lock()):
+        cached = ctx.__dict__.get(_BALANCE_KEY)
+        if not isinstance(cached, AreaBalance):
+            cached = ctx.__dict__[_BALANCE_KEY] = _build_balance(ctx)
+    return cached
+
+
+def _build_balance(ctx: DetectionContext) -> AreaBalance:
     areas = ctx.mart.areas(ctx.bureau)["area_id"].drop_duplicates().to_numpy().astype(str)
     index = pd.Index(areas)
     cust_area = index.get_indexer(ctx.customers["area_id"].astype(str))
@@ -95,9 +102,7 @@ def area_balance(ctx: DetectionContext) -> AreaBalance:
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         completeness = np.where(opened > 0, read / opened, 1.0)
-    balance = AreaBalance(areas, dates, supply, consumed, completeness, cust_area)
-    ctx.__dict__[_BALANCE_KEY] = balance
-    return balance
+    return AreaBalance(areas, dates, supply, consumed, completeness, cust_area)
 
 
 _BALANCE_KEY = "_area_balance"

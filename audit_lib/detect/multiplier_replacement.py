@@ -59,7 +59,8 @@ class Replaced:
 
 def replaced_meters(ctx: DetectionContext, min_days: int) -> Replaced:
     """The latest replacement of each customer with ``min_days`` of room on both sides."""
-    meters = ctx.meters.sort_values(["cons_no", "install_date"], kind="stable")  # a copy
+    meters = ctx.meters[ctx.meters["cons_no"].duplicated(keep=False)]  # a few per thousand
+    meters = meters.sort_values(["cons_no", "install_date"], kind="stable")  # a copy
     meters["previous"] = meters.groupby("cons_no")["multiplier"].shift()
     later = meters[meters["previous"].notna()].drop_duplicates("cons_no", keep="last")
     rows = pd.Index(ctx.customers["cons_no"]).get_indexer(later["cons_no"])

@@ -14,7 +14,6 @@ import pandas as pd
 from audit_lib.data.access import Mart
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import empty_findings, make_findings
-from audit_lib.detect.lineloss import area_balance
 from audit_lib.detect.rules import THEME_DETECTORS
 from audit_lib.errors import ConfigError
 from audit_lib.themes.catalogue import get_theme, with_params
@@ -118,10 +117,10 @@ def detect(
 
 def warm(ctx: DetectionContext) -> None:
     """Build the context's shared inputs now (matrix, open days, customers, classes, prices,
-    meters, meter alarms of the period and of the matrix's months, the areas' energy balance),
-    so that themes running in two threads only read them."""
+    meters, meter alarms of the period and of the matrix's months), so that themes running in
+    two threads only read them (the areas' energy balance, which the theft theme needs too,
+    is built once under a lock by whichever thread asks first)."""
     names = ("customers", "matrix", "open_mask", "class_codes", "prices", "meters",
              "meter_events", "loaded_meter_events")  # fmt: skip
     for name in names:
         getattr(ctx, name)
-    area_balance(ctx)  # the line-loss and multiplier themes', and the theft theme's too
