@@ -31,3 +31,27 @@ def test_open_mask_equals_the_date_comparison() -> None:
     got = ctx.open_mask
     np.testing.assert_array_equal(got, want)
     assert got[:3].sum() == 0 and 0 < got.mean() < 1
+
+
+def test_a_shared_input_is_built_once_across_threads() -> None:
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    ctx = DetectionContext(None, "B", dt.date(2025, 1, 1), dt.date(2025, 3, 31))  # type: ignore[arg-type]
+    calls: list[int] = []
+    started = threading.Event()
+
+    def build() -> list[int]:
+        started.set()
+        time.sleep(0.2)  # the other thread asks meanwhile: it must wait, not build again
+        calls.append(1)
+        return [len(calls)]
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(ctx.shared, "k", build)
+        started.wait()
+        second = pool.submit(ctx.shared, "k", build)
+        assert first.result() is second.result()
+    assert calls == [1]
+    assert ctx.shared("other", lambda: 5) == 5  # another key: built on its own

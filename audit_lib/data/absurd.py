@@ -69,18 +69,29 @@ def absurd_days(
     rows, over = _over(values, (ratio, min_kwh, limit))
     counts = np.zeros(len(values), dtype=np.int64)
     counts[rows] = over.sum(axis=1)
-    if clear and over.any():
-        block = values[rows]
-        block[over] = np.nan
-        values[rows] = block
+    if clear:
+        _clear(values, rows, over)
     return counts
 
 
 def absurd_cells(values: np.ndarray, ratio: float, min_kwh: float, limit: float) -> np.ndarray:
     """Flat positions (row × days + day) of the absurd days of a matrix, ascending."""
-    rows, over = _over(values, (ratio, min_kwh, limit))
+    return _cells(values, *_over(values, (ratio, min_kwh, limit)))
+
+
+def _cells(values: np.ndarray, rows: np.ndarray, over: np.ndarray) -> np.ndarray:
     row, day = np.nonzero(over)
     return np.asarray(rows[row] * values.shape[1] + day, dtype=np.int64)
+
+
+def _clear(values: np.ndarray, rows: np.ndarray, over: np.ndarray) -> np.ndarray:
+    """Set the ``over`` days of ``rows`` to NaN in place; the kWh they held, row-major."""
+    block = values[rows]
+    kwh = block[over]
+    if len(kwh):
+        block[over] = np.nan
+        values[rows] = block
+    return kwh
 
 
 def clear_absurd(values: np.ndarray, rule: tuple[float, float, float] = RULE
@@ -94,11 +105,4 @@ def clear_absurd(values: np.ndarray, rule: tuple[float, float, float] = RULE
         held, so that the data-quality check can still report them.
     """
     rows, over = _over(values, rule)
-    if not over.any():
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=values.dtype)
-    block = values[rows]
-    kwh = block[over]  # row-major: the order of the flat positions below
-    row, day = np.nonzero(over)
-    block[over] = np.nan
-    values[rows] = block
-    return np.asarray(rows[row] * values.shape[1] + day, dtype=np.int64), kwh
+    return _cells(values, rows, over), _clear(values, rows, over)

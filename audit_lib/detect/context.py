@@ -7,8 +7,11 @@ every theme that needs them, so running all themes costs one matrix build.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, TypeVar
 
 import numba
 import numpy as np
@@ -18,6 +21,8 @@ from audit_lib.data.access import Mart, months_between, to_date
 from audit_lib.data.matrix import ConsumptionMatrix, build_matrix
 from audit_lib.data.schema import CUSTOMER_CLASSES
 from audit_lib.errors import DataError
+
+T = TypeVar("T")
 
 
 def parse_period(period: str) -> tuple[dt.date, dt.date]:
@@ -68,6 +73,19 @@ class DetectionContext:
     history_days: int = 0
     extras: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     """Side results a theme leaves for the caller (e.g. every customer's theft score)."""
+    _shared: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: threading.RLock = field(
+        default_factory=threading.RLock, init=False, repr=False, compare=False
+    )
+
+    def shared(self, key: Any, build: Callable[[], T]) -> T:
+        """``build()``, once per context and ``key``: an input several themes derive (the
+        areas' energy balance, the replacement steps). A theme in another thread waits for the
+        one building it instead of building it again."""
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = build()
+            return self._shared[key]
 
     def __post_init__(self) -> None:
         self.start = to_date(self.start, name="start")

@@ -102,8 +102,9 @@ def at_fitting(events: pd.DataFrame, meters: pd.DataFrame, days: int = FITTING_D
     meters
         The meter table (``cons_no``, ``install_date``).
     """
-    first = meters.groupby("cons_no")["install_date"].transform("min")
-    fitted = meters.loc[meters["install_date"] > first, ["cons_no", "install_date"]]
+    from audit_lib.detect.multiplier_replacement import later_meters
+
+    fitted = later_meters(meters)[["cons_no", "install_date"]]
     out = np.zeros(len(events), dtype=bool)
     if fitted.empty or events.empty:
         return out

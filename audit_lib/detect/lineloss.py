@@ -11,7 +11,6 @@ high (高损), negative (负损), not computable.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -80,14 +79,10 @@ class AreaBalance:
 def area_balance(ctx: DetectionContext) -> AreaBalance:
     """Build the daily balance of every area of the context's bureau over its matrix days.
 
-    Built once per context: the line-loss, multiplier and theft themes share it, and a theme
-    in another thread waits for the one building it.
+    Built once per context (:meth:`DetectionContext.shared`): the line-loss, multiplier and
+    theft themes share it.
     """
-    with ctx.__dict__.setdefault(_BALANCE_KEY + "_lock", threading.Lock()):
-        cached = ctx.__dict__.get(_BALANCE_KEY)
-        if not isinstance(cached, AreaBalance):
-            cached = ctx.__dict__[_BALANCE_KEY] = _build_balance(ctx)
-    return cached
+    return ctx.shared("area_balance", lambda: _build_balance(ctx))
 
 
 def _build_balance(ctx: DetectionContext) -> AreaBalance:
@@ -103,9 +98,6 @@ def _build_balance(ctx: DetectionContext) -> AreaBalance:
     with np.errstate(invalid="ignore", divide="ignore"):
         completeness = np.where(opened > 0, read / opened, 1.0)
     return AreaBalance(areas, dates, supply, consumed, completeness, cust_area)
-
-
-_BALANCE_KEY = "_area_balance"
 
 
 def supply_matrix(ctx: DetectionContext, areas: pd.Index, dates: pd.DatetimeIndex) -> np.ndarray:

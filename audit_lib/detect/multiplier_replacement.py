@@ -57,12 +57,22 @@ class Replaced:
     previous: np.ndarray  # multiplier of the meter it replaced
 
 
+def later_meters(meters: pd.DataFrame) -> pd.DataFrame:
+    """The meters that replaced another (each customer's meters after its first, by
+    installation), with the multiplier of the one before (``previous``) when the table has
+    multipliers."""
+    many = meters[meters["cons_no"].duplicated(keep=False)]  # a few customers per thousand
+    many = many.sort_values(["cons_no", "install_date"], kind="stable")  # a copy
+    by_customer = many.groupby("cons_no")
+    if "multiplier" in many:
+        many["previous"] = by_customer["multiplier"].shift()
+    return many[by_customer.cumcount().to_numpy() > 0]
+
+
 def replaced_meters(ctx: DetectionContext, min_days: int) -> Replaced:
     """The latest replacement of each customer with ``min_days`` of room on both sides."""
-    meters = ctx.meters[ctx.meters["cons_no"].duplicated(keep=False)]  # a few per thousand
-    meters = meters.sort_values(["cons_no", "install_date"], kind="stable")  # a copy
-    meters["previous"] = meters.groupby("cons_no")["multiplier"].shift()
-    later = meters[meters["previous"].notna()].drop_duplicates("cons_no", keep="last")
+    later = later_meters(ctx.meters)
+    later = later[later["previous"].notna()].drop_duplicates("cons_no", keep="last")
     rows = pd.Index(ctx.customers["cons_no"]).get_indexer(later["cons_no"])
     date = pd.to_datetime(later["install_date"]).to_numpy().astype("datetime64[D]")
     day = (date - ctx.matrix.dates[0].to_datetime64().astype("datetime64[D]")).astype(int)
@@ -160,7 +170,13 @@ def step_disagrees(fit: StepFit, recorded: np.ndarray, theme: Theme) -> np.ndarr
 
 
 def confirmed_steps(ctx: DetectionContext, theme: Theme) -> tuple[Replaced, StepFit, np.ndarray]:
-    """Every replacement in the window, its step fit and whether the rule confirms it."""
+    """Every replacement in the window, its step fit and whether the rule confirms it; built
+    once per context and parameters (the multiplier and theft themes both ask)."""
+    key = ("replacement_steps", *sorted(theme.params.items()))
+    return ctx.shared(key, lambda: _confirmed_steps(ctx, theme))
+
+
+def _confirmed_steps(ctx: DetectionContext, theme: Theme) -> tuple[Replaced, StepFit, np.ndarray]:
     side, min_days = int(theme.param("step_days")), int(theme.param("step_min_days"))
     rep = replaced_meters(ctx, min_days)
     if not len(rep.rows):
