@@ -19,6 +19,7 @@ from audit_lib.data.generate import DEFAULT_RATES, DemoConfig, generate_demo
 from audit_lib.data.schema import DQ_KINDS, FINDINGS
 from audit_lib.detect.context import DetectionContext, parse_period
 from audit_lib.detect.evaluate import kind_recall, theme_scores, truth_in_period
+from audit_lib.detect.multiplier_replacement import explained_days
 from audit_lib.detect.rules import THEME_DETECTORS
 from audit_lib.detect.rules.theft import theft_scores
 from audit_lib.detect.run import detect
@@ -198,3 +199,22 @@ def test_an_absurd_reading_is_data_quality_not_consumption(
     scored = theft_scores(ctx).set_index("cons_no")
     noted = scored.loc[sorted(absurd & set(scored.index)), "reason_en"]
     assert len(noted) and noted.str.contains("1 absurd daily reading").all(), noted
+
+
+def test_a_runs_overrides_reach_what_the_theft_theme_leaves_to_others(
+    city: Path, ctx: DetectionContext, truth: pd.DataFrame
+) -> None:
+    # the theft score leaves the zero theme's runs and the multiplier theme's confirmed steps
+    # out, by those themes' parameters in this run, not the catalogue's
+    changed = {
+        "multiplier_anomaly": {"step_min_z": -1e9},  # any area change confirms a step
+        "zero_consumption": {"min_zero_days": 10**4},  # no run is long enough
+    }
+    other = DetectionContext(Mart(city / "mart"), "YZ", START, END, overrides=changed)
+    assert other.theme("zero_consumption").param("min_zero_days") == 10**4
+    assert len(explained_days(other)[0]) > len(explained_days(ctx)[0])
+    zero = THEME_DETECTORS["zero_consumption"](ctx, get_theme("zero_consumption"))
+    thieves = set(truth.loc[truth["kind"].str.startswith("theft"), "entity"])
+    stopped = set(zero["entity"]) - thieves
+    top = set(theft_scores(other).head(max(len(thieves), 1))["cons_no"])
+    assert top & stopped  # no run left to the zero theme: its stopped meters rank as drops

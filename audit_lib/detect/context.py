@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ from audit_lib.data.access import Mart, months_between, to_date
 from audit_lib.data.matrix import ConsumptionMatrix, build_matrix
 from audit_lib.data.schema import CUSTOMER_CLASSES
 from audit_lib.errors import DataError
+from audit_lib.themes.catalogue import Theme, get_theme, with_params
 
 T = TypeVar("T")
 
@@ -71,6 +72,8 @@ class DetectionContext:
     start: dt.date
     end: dt.date
     history_days: int = 0
+    overrides: Mapping[str, Mapping[str, float | int | str]] = field(default_factory=dict)
+    """Theme parameters replaced for this run, by theme id (see :meth:`theme`)."""
     extras: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     """Side results a theme leaves for the caller (e.g. every customer's theft score)."""
     _shared: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -86,6 +89,12 @@ class DetectionContext:
             if key not in self._shared:
                 self._shared[key] = build()
             return self._shared[key]
+
+    def theme(self, theme_id: str) -> Theme:
+        """The catalogue theme with this run's parameters: the one a theme detector gets, and
+        what a theme reads of another (the theft theme leaves the zero theme's runs and the
+        multiplier theme's confirmed steps out of its score, by their parameters)."""
+        return with_params(get_theme(theme_id), self.overrides.get(theme_id))
 
     def __post_init__(self) -> None:
         self.start = to_date(self.start, name="start")

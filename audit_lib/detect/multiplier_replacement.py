@@ -39,7 +39,7 @@ from audit_lib.data.ct_ratios import nearest_standard
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
 from audit_lib.detect.lineloss import AreaBalance, area_balance
-from audit_lib.themes.catalogue import Theme, get_theme
+from audit_lib.themes.catalogue import Theme
 
 GAP_DAYS = 3  # the replacement day (partial) and the two days after it (not collected)
 MIN_FACTOR = 1.1  # the area's factor at least 10 % away from 1
@@ -190,7 +190,7 @@ def explained_days(ctx: DetectionContext) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the context and the first matrix column of each confirmed step: from the
     replacement on, the readings are the multiplier theme's evidence (its parameters), and
     the theft score leaves those days out, as it leaves exact-zero runs to their theme."""
-    rep, _, hit = confirmed_steps(ctx, get_theme("multiplier_anomaly"))
+    rep, _, hit = confirmed_steps(ctx, ctx.theme("multiplier_anomaly"))
     return rep.rows[hit], rep.day[hit]
 
 

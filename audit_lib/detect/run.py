@@ -16,7 +16,7 @@ from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import empty_findings, make_findings
 from audit_lib.detect.rules import THEME_DETECTORS
 from audit_lib.errors import ConfigError
-from audit_lib.themes.catalogue import get_theme, with_params
+from audit_lib.themes.catalogue import get_theme
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,9 @@ def detect(
     in the order of ``themes`` whatever finished first.
     """
     ids = resolve_themes(themes)
-    ctx = DetectionContext(mart, bureau, start, end, history_days=HISTORY_DAYS)
+    ctx = DetectionContext(
+        mart, bureau, start, end, history_days=HISTORY_DAYS, overrides=dict(overrides or {})
+    )
     beside = [t for t in ids if t in BESIDE] if len(ids) > 1 else []
     context_seconds = 0.0
     if beside:
@@ -90,7 +92,7 @@ def detect(
         context_seconds = time.perf_counter() - t0
 
     def run_theme(theme_id: str) -> tuple[pd.DataFrame, float]:
-        theme = with_params(get_theme(theme_id), (overrides or {}).get(theme_id))
+        theme = ctx.theme(theme_id)
         t0 = time.perf_counter()
         raw = THEME_DETECTORS[theme_id](ctx, theme)
         found = make_findings(

@@ -17,7 +17,6 @@ from audit_lib.data.access import Mart
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.lineloss import area_balance, monthly_loss
 from audit_lib.detect.rules.billing import DUE_DATE_SQL
-from audit_lib.themes.catalogue import get_theme
 
 INDICATORS: dict[str, tuple[str, str, str]] = {
     "customers": ("用户数", "customers", "户"),
@@ -127,7 +126,7 @@ def business_indicators(
     out = out.merge(_billing(mart, bureau, months, end), on="month", how="left")
     out = out.merge(_readings(mart, bureau, months), on="month", how="left")
     out = out.merge(_complaints(mart, bureau, months), on="month", how="left")
-    loss = monthly_loss(ctx, get_theme("area_line_loss"), area_balance(ctx))
+    loss = monthly_loss(ctx, ctx.theme("area_line_loss"), area_balance(ctx))
     computable = loss[loss["loss_class"] != "not_computable"]
     per_month = computable.groupby("month").agg(
         supply=("supply_kwh", "sum"), consumed=("consumed_kwh", "sum")

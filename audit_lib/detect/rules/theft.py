@@ -15,7 +15,7 @@ from audit_lib.detect.findings import evidence_column
 from audit_lib.detect.matrix_ops import by_threads, nanmean_rows
 from audit_lib.detect.multiplier_replacement import explained_days
 from audit_lib.detect.theft import score_matrix
-from audit_lib.themes.catalogue import Theme, get_theme
+from audit_lib.themes.catalogue import Theme
 
 OTHER_ALARMS = ("ERC28", "ERC29")  # over tolerance, meter fast: shown, not scored
 
@@ -42,7 +42,7 @@ def scored_rows(
     and for the :func:`top_count` first rows of the result at share ``dated`` (all rows when
     ``None``); ``step_date`` is ``""`` for the others.
     """
-    zero_days = int(get_theme("zero_consumption").param("min_zero_days"))
+    zero_days = int(ctx.theme("zero_consumption").param("min_zero_days"))
     masked = (zero_days, ctx.open_mask)  # exact-zero runs are the zero theme's, not theft
     active = (ctx.customers["status"] == "active").to_numpy()
     events = ctx.loaded_meter_events  # a drop before the period has its alarm there
