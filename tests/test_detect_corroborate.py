@@ -115,16 +115,19 @@ def test_combine_lifts_alarmed_customers_and_keeps_nan() -> None:
     assert np.argsort(same[:3]).tolist() == np.argsort(score[:3]).tolist()
 
 
-def test_inject_absence_is_a_temporary_standby_stretch() -> None:
+@pytest.mark.parametrize("open_share", [0.0, 0.5, 1.0])
+def test_inject_absence_is_a_standby_stretch(open_share: float) -> None:
     rng = np.random.default_rng(3)
-    values, _ = make_daily(rng, n=300, days=200, n_thieves=0)
-    copies = inject_absence(values, rng)
+    values, _ = make_daily(rng, n=300, days=200, n_thieves=0, missing=0.0)
+    copies = inject_absence(values, rng, open_share=open_share)
     assert copies.shape == values.shape
     np.testing.assert_array_equal(np.isnan(copies), np.isnan(values))  # NaN stays NaN
     low = copies < 0.3 * np.nanmean(values, axis=1, keepdims=True)
-    runs = low.sum(axis=1)
-    assert (runs >= 15).mean() > 0.9  # every copy has a stretch of standby days
-    assert (copies[:, -1] == values[:, -1]).mean() > 0.5  # ... and most come back
+    assert (low.sum(axis=1) >= 15).mean() > 0.9  # every copy has a stretch of standby days
+    back = (copies[:, -1] == values[:, -1]).mean()  # ... that has ended by the last day
+    assert abs(back - (1.0 - open_share)) < 0.1
+    still = copies[:, -1] != values[:, -1]
+    assert not still.any() or low[still, -14:].mean() > 0.8  # the others are away to the end
 
 
 def test_mask_zero_runs_blanks_closed_days() -> None:

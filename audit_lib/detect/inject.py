@@ -120,14 +120,18 @@ def inject_absence(
     *,
     min_days: int = 21,
     max_days: int = 120,
+    open_share: float = 0.5,
 ) -> np.ndarray:
     """Return a copy of every row with a legitimate absence (房屋空置 / trip) injected.
 
     The negatives of the self-supervision: for a stretch of ``min_days``..``max_days`` days
-    the customer draws only standby power (1–25 % of its mean level, with day-to-day noise),
-    then returns to its own consumption. Thieves rarely go back to recording everything by
-    themselves after a few weeks; an empty dwelling does. Teaching the classifier that such
-    copies are *not* theft keeps vacancies and long trips out of the top of the ranking.
+    the customer draws only standby power (1–25 % of its mean level, with day-to-day noise).
+    Thieves rarely go back to recording everything by themselves after a few weeks; an empty
+    dwelling does, so most copies then return to their own consumption. A share
+    ``open_share`` of the stretches instead runs to the last day: a vacancy still going on
+    when the data ends (a monitoring run always looks at the latest days) has not come back
+    yet, and must not look like theft either. Teaching the classifier that such copies are
+    *not* theft keeps vacancies and long trips out of the top of the ranking.
 
     Parameters
     ----------
@@ -137,11 +141,14 @@ def inject_absence(
         Random generator (the caller owns the seed).
     min_days, max_days
         Range of the absence length (at most 60 % of the days).
+    open_share
+        Share of the copies whose absence lasts to the last day.
     """
     x = np.asarray(values, dtype=np.float32)
     n, days = x.shape
     length = rng.integers(min(min_days, days // 3), max(min(max_days, int(0.6 * days)), 2), size=n)
     start = (rng.uniform(0.0, 1.0, size=n) * np.maximum(days - length, 1)).astype(np.int64)
+    start = np.where(rng.random(n) < open_share, np.maximum(days - length, 0), start)
     day = np.arange(days)[None, :]
     away = (day >= start[:, None]) & (day < (start + length)[:, None])
     with np.errstate(invalid="ignore"):
