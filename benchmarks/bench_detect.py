@@ -5,7 +5,8 @@ manifest's parameters match) a city of ONE bureau with the project's generator, 
 
 1. in a fresh child process per run, times ``audit_lib.detect.run.detect`` with all themes:
    wall seconds, CPU seconds, peak RSS (``resource.getrusage`` of the child), the matrix
-   build and every theme's seconds (``DetectionRun.seconds``);
+   build and every theme's seconds (``DetectionRun.seconds``); then, off the clock, scores
+   the findings and the theft score against the city's truth table (quality at this size);
 2. in another child, on a ``--slice``-customer slice of the same matrix, times the naive way
    (a per-customer statsmodels STL loop, period 7, plus a pandas groupby per customer
    computing the drop ratio) against the vectorised shape features
@@ -127,6 +128,7 @@ def child_detect(out: Path, bureau: str, days: int, history: int) -> dict[str, A
         seconds, cpu = time.perf_counter() - t0, _cpu() - c0
         assert run.context is not None
         shape = list(run.context.matrix.values.shape)
+    quality = scale_quality(out, bureau, start, end, run)  # after the clock: not timed
     return {
         "seconds": seconds,
         "cpu_seconds": cpu,
@@ -138,6 +140,27 @@ def child_detect(out: Path, bureau: str, days: int, history: int) -> dict[str, A
         "run_history_days_default": default_history,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load_avg_1m": [load_before, os.getloadavg()[0]],
+        "quality": quality,
+    }
+
+
+def scale_quality(out: Path, bureau: str, start: dt.date, end: dt.date, run: Any) -> dict[str, Any]:
+    """The run's findings and theft score against the city's truth table: the quality at
+    10⁶ customers, where the theft score's sampled estimates (population curve, reference
+    sets, self-supervision sample) take effect, beside the time it took."""
+    import pandas as pd
+
+    from audit_lib.detect.evaluate import theft_ranking, theme_scores, truth_in_period
+
+    truth = truth_in_period(pd.read_parquet(out / "truth.parquet"), bureau, start, end)
+    themes = theme_scores(run.findings, truth)
+    scores = run.extras["theft_scores"].assign(bureau=bureau)
+    return {
+        "themes": {
+            r["theme"]: {k: r[k] for k in ("findings", "injected", "hits", "precision", "recall")}
+            for r in themes.to_dict("records")
+        },
+        "theft": theft_ranking(scores, truth),
     }
 
 
@@ -246,6 +269,12 @@ def main() -> None:
         )
         for theme, s in sorted(r["theme_seconds"].items(), key=lambda kv: -kv[1]):
             print(f"  {theme:24s} {s:7.2f} s  {r['hits'][theme]:7d} findings")
+        theft = r["quality"]["theft"]
+        print(
+            f"  theft score at this size: ROC-AUC {theft.get('roc_auc', float('nan')):.3f}, "
+            f"P@100 {theft.get('precision_at_100', float('nan')):.2f}, "
+            f"legitimate drops in the top 100: {theft.get('legit_in_top_100')}"
+        )
     naive = None
     if not args.skip_naive:
         naive = run_child([*base, "--slice", str(args.slice), "--child", "naive"])

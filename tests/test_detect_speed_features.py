@@ -391,6 +391,23 @@ def test_features_agree_with_reference_given_profile_and_small_chunks(
     np.testing.assert_allclose(new.to_numpy(), ref.to_numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("limit", [400, 150, 99])
+def test_population_curve_of_many_rows_is_that_of_every_kth_row(
+    monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    """Above PROFILE_ROWS rows the curve is the reference curve of rows 0, k, 2k, …"""
+    import audit_lib.detect.features as features_module
+
+    values, _ = messy_matrix(9, n=400, days=120)
+    monkeypatch.setattr(features_module, "PROFILE_ROWS", limit)
+    step = -(-400 // limit)
+    arr = check_matrix(values)[::step]
+    want = population_profile(arr * (1.0 / customer_levels(arr))[:, None].astype(np.float32))
+    got = features_module.levelled_profile(values)
+    assert len(arr) <= limit
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_weekly_means_agree_with_reference() -> None:
     from audit_lib.detect.rowstats import weekly_means as fast_weekly_means
 

