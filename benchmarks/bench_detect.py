@@ -146,8 +146,8 @@ def child_detect(out: Path, bureau: str, days: int, history: int) -> dict[str, A
 
 def scale_quality(out: Path, bureau: str, start: dt.date, end: dt.date, run: Any) -> dict[str, Any]:
     """The run's findings and theft score against the city's truth table: the quality at
-    10⁶ customers, where the theft score's sampled estimates (population curve, reference
-    sets, self-supervision sample) take effect, beside the time it took."""
+    10⁶ customers, where the theft score's sampled estimates (the population curve, the
+    self-supervision's sample) take effect, beside the time it took."""
     import pandas as pd
 
     from audit_lib.detect.evaluate import theft_ranking, theme_scores, truth_in_period

@@ -146,9 +146,9 @@ def predict_positive(model: HistGradientBoostingClassifier, X: np.ndarray) -> np
 
     scikit-learn walks one tree over every row, then the next tree: at 10⁶ rows each of the
     ~150 trees re-reads the whole feature table. Here every tree is walked for a block of
-    rows while the block sits in the cache (:func:`_tree_sums`), with scikit-learn's rules (NaN goes where the node sends
-    missing values, else ``x <= threshold`` goes left) and its sum (baseline, then each tree's
-    leaf value in order), then the model's own link. Categorical splits or several trees per
+    rows while the block sits in the cache (:func:`_tree_sums`), with scikit-learn's rules
+    (NaN goes where the node sends missing values, else ``x <= threshold`` goes left) and its
+    sum (baseline, then each tree's leaf value in order), then the model's own link. Categorical splits or several trees per
     iteration fall back to ``predict_proba``.
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
