@@ -162,8 +162,14 @@ def _area_sums(
     return consumed, read, opened
 
 
-def monthly_loss(ctx: DetectionContext, theme: Theme, balance: AreaBalance) -> pd.DataFrame:
-    """Loss rate and class per area and month of the period (computable days only)."""
+def monthly_loss(
+    ctx: DetectionContext, theme: Theme | None = None, balance: AreaBalance | None = None
+) -> pd.DataFrame:
+    """Loss rate and class per area and month of the period (computable days only), by
+    ``theme``'s parameters (default: the run's ``area_line_loss``) over ``balance`` (default:
+    the context's :func:`area_balance`)."""
+    theme = ctx.theme("area_line_loss") if theme is None else theme
+    balance = area_balance(ctx) if balance is None else balance
     in_period = (balance.dates >= pd.Timestamp(ctx.start)) & (
         balance.dates <= pd.Timestamp(ctx.end)
     )

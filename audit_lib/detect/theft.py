@@ -148,8 +148,8 @@ def predict_positive(model: HistGradientBoostingClassifier, X: np.ndarray) -> np
     ~150 trees re-reads the whole feature table. Here every tree is walked for a block of
     rows while the block sits in the cache (:func:`_tree_sums`), with scikit-learn's rules
     (NaN goes where the node sends missing values, else ``x <= threshold`` goes left) and its
-    sum (baseline, then each tree's leaf value in order), then the model's own link. Categorical splits or several trees per
-    iteration fall back to ``predict_proba``.
+    sum (baseline, then each tree's leaf value in order), then the model's own link.
+    Categorical splits or several trees per iteration fall back to ``predict_proba``.
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
     trees = [it[0] for it in model._predictors]
@@ -333,8 +333,9 @@ class TheftDetector(BaseDetector):
         sample = np.sort(rng.choice(n, min(n, MAX_SELF_SAMPLE), replace=False))
         m = len(sample)
         n_copies = self.n_copies or int(np.clip(np.ceil(1000 / max(m, 1)), 2, 20))
+        base = values[sample]  # gathered once for every copy (the injections copy it)
         copies = np.concatenate(
-            [inject_theft(values[sample], rng)[0] for _ in range(n_copies)], axis=0
+            [inject_theft(base, rng)[0] for _ in range(n_copies)], axis=0
         )  # copy j of sample customer s sits at row j * m + s
         sample_groups = None if groups is None else np.asarray(groups)[sample]
         copy_groups = None if sample_groups is None else np.tile(sample_groups, n_copies)
@@ -342,7 +343,7 @@ class TheftDetector(BaseDetector):
         del copies
         absent_feats = (
             self._features(
-                np.concatenate([inject_absence(values[sample], rng) for _ in range(n_copies)]),
+                np.concatenate([inject_absence(base, rng) for _ in range(n_copies)]),
                 copy_groups,
             )
             if self.absences

@@ -15,7 +15,7 @@ import pandas as pd
 
 from audit_lib.data.access import Mart
 from audit_lib.detect.context import DetectionContext
-from audit_lib.detect.lineloss import area_balance, monthly_loss
+from audit_lib.detect.lineloss import monthly_loss
 from audit_lib.detect.rules.billing import DUE_DATE_SQL
 
 INDICATORS: dict[str, tuple[str, str, str]] = {
@@ -126,7 +126,7 @@ def business_indicators(
     out = out.merge(_billing(mart, bureau, months, end), on="month", how="left")
     out = out.merge(_readings(mart, bureau, months), on="month", how="left")
     out = out.merge(_complaints(mart, bureau, months), on="month", how="left")
-    loss = monthly_loss(ctx, ctx.theme("area_line_loss"), area_balance(ctx))
+    loss = monthly_loss(ctx)
     computable = loss[loss["loss_class"] != "not_computable"]
     per_month = computable.groupby("month").agg(
         supply=("supply_kwh", "sum"), consumed=("consumed_kwh", "sum")

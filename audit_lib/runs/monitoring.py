@@ -75,13 +75,11 @@ def raise_tasks(findings: pd.DataFrame, actor: str, db_url: str | None = None) -
 
 def line_loss_overview(run: DetectionRun) -> pd.DataFrame:
     """Station areas per loss class (台区线损分类) and month, from the run's context."""
-    from audit_lib.detect.lineloss import LOSS_CLASSES, area_balance, monthly_loss
+    from audit_lib.detect.lineloss import LOSS_CLASSES, monthly_loss
 
     if run.context is None:
         raise ValueError("the detection run kept no context")
-    table = monthly_loss(
-        run.context, run.context.theme("area_line_loss"), area_balance(run.context)
-    )
+    table = monthly_loss(run.context)
     counts = table.pivot_table(
         index="month", columns="loss_class", values="area_id", aggfunc="count"
     )
