@@ -202,3 +202,6 @@ def test_line_loss_tables_and_evaluation(city: Path) -> None:
     assert counts.loc["wrong_multiplier", "themes"] == "multiplier_anomaly"
     quality = an.theme_quality(run, truth)
     assert quality["theme"].tolist() == ["repeated_complaints"]  # only the themes that ran
+    assert run.context is not None  # the table starts from the run's own parameters
+    run.context.overrides = {"area_line_loss": {"min_days": 10**4}}
+    assert (an.area_loss_table(run, 8.0)["loss_class"] == "not_computable").all()

@@ -22,7 +22,7 @@ from audit_lib.data.quality import hits_in_period, run_checks
 from audit_lib.detect.context import DetectionContext, parse_period
 from audit_lib.detect.evaluate import theft_ranking, theme_scores, truth_in_period
 from audit_lib.detect.evidence import explain, explain_top
-from audit_lib.detect.lineloss import LOSS_CLASSES, area_balance, monthly_loss
+from audit_lib.detect.lineloss import LOSS_CLASSES, monthly_loss
 from audit_lib.detect.run import DetectionRun, detect
 from audit_lib.errors import ConfigError, DataError
 from audit_lib.runs.params import PARAMETERS_DIR, load_bureau
@@ -191,8 +191,8 @@ def bureau_high_loss_pct(bureau: str, value: float = 0.0, parameters_dir: str = 
 def area_loss_table(run: DetectionRun, high_pct: float) -> pd.DataFrame:
     """Loss rate and class per station area and month (台区月度线损), worst areas first."""
     ctx = _context(run)
-    theme = with_params(get_theme("area_line_loss"), {"high_loss": high_pct / 100})
-    table = monthly_loss(ctx, theme, area_balance(ctx))
+    theme = with_params(ctx.theme("area_line_loss"), {"high_loss": high_pct / 100})
+    table = monthly_loss(ctx, theme)
     table["class_en"] = table["loss_class"].map({k: v[1] for k, v in LOSS_CLASSES.items()})
     worst = table.groupby("area_id")["loss_rate"].transform(lambda s: s.abs().max())
     return (
