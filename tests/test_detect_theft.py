@@ -212,7 +212,7 @@ def test_predict_positive_equals_predict_proba() -> None:
 def test_nanmedian_columns_equals_numpy(rows: int) -> None:
     import warnings
 
-    from audit_lib.detect.theft import nanmedian_columns
+    from audit_lib.detect.rowstats import nanmedian_columns
 
     rng = np.random.default_rng(rows)
     x = rng.standard_normal((rows, 5))

@@ -49,7 +49,7 @@ from audit_lib.detect.features import (
 )
 from audit_lib.detect.inject import inject_absence, inject_theft
 from audit_lib.detect.matrix_ops import by_threads
-from audit_lib.detect.rowstats import column_nanmedians, row_levels
+from audit_lib.detect.rowstats import nanmedian_columns, row_levels
 
 # The unsupervised view runs on every customer of a bureau (up to ~10⁶ rows), so it uses
 # only members whose cost is linear in the rows (no KNN / LOF). This was the first
@@ -95,14 +95,6 @@ def _standardised(
             v = (features[i, j] - centre[j]) / scale[j]
             z[i, j] = 0.0 if np.isnan(v) else min(max(v, -20.0), 20.0)
     return z
-
-
-def nanmedian_columns(features: np.ndarray) -> np.ndarray:
-    """``np.nanmedian(features, axis=0)`` (the same values: the middle one, or the mean of
-    the two middle ones) by one compiled sweep and a selection per column, not numpy's
-    per-column Python loop; NaN for a column without a value."""
-    arr = np.ascontiguousarray(features, dtype=np.float64)
-    return np.asarray(column_nanmedians(arr, np.ones(arr.shape[0])))
 
 
 # suspicious direction of each feature for the unsupervised view: -1 low, +1 high, 0 either
@@ -273,6 +265,8 @@ class TheftDetector(BaseDetector):
         The shape features of the training customers (DataFrame).
     self_scores_, unsup_scores_, rule_scores_
         The component scores of the training customers (out-of-fold, ensemble, rule).
+    component_ranks_
+        Their :func:`rank01` ranks, in that order (what the blend averages).
     decision_scores_, threshold_, labels_
         Final rank-averaged score (0..1, higher = more suspicious), threshold, 0/1 labels.
     """
@@ -370,6 +364,7 @@ class TheftDetector(BaseDetector):
         self.unsup_scores_ = np.asarray(self.ensemble_.decision_scores_)
         self.rule_scores_ = self._rule(feats, names)
         parts = (rank01(self.self_scores_), rank01(self.unsup_scores_), rank01(self.rule_scores_))
+        self.component_ranks_ = parts
         finalise_scores(self, self._blend(*parts))
         return self
 
@@ -568,9 +563,9 @@ def score_matrix(
         reason[bad] = rs.with_note(reason[bad], rs.NOTE_ABSURD, n_absurd[bad])
     frame = scores_frame(key_arr, scores, reason)
     row = frame_rows(frame[CONS_NO], key_arr, scores)
-    for name, part in (("score_self", det.self_scores_), ("score_unsup", det.unsup_scores_)):
+    for name, part in zip(("score_self", "score_unsup"), det.component_ranks_[:2], strict=True):
         col = np.full(n, np.nan)
-        col[ok] = rank01(part)
+        col[ok] = part
         frame[name] = col[row]
     status = np.full(n, STATUS_FEW, dtype=object)
     status[all_zero] = STATUS_ZERO
