@@ -77,6 +77,14 @@ def finalise_scores(detector: BaseDetector, scores: np.ndarray) -> None:
     detector._process_decision_scores()
 
 
+def as_text(values: np.ndarray) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """``values.astype(str)`` for a frame column; an object array of strings goes in as it is
+    (through a numpy unicode array, 10⁶ reasons cost 0.8 s more)."""
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return pd.array(values, dtype="str")
+    return values.astype(str)
+
+
 def scores_frame(
     keys: Sequence[str] | np.ndarray | pd.Index,
     scores: np.ndarray,
@@ -116,7 +124,7 @@ def scores_frame(
             f"{len(key_arr)} keys but {len(score_arr)} scores; expected one score per key",
             field=key_name,
         )
-    frame = pd.DataFrame({key_name: key_arr.astype(str), SCORE: score_arr})
+    frame = pd.DataFrame({key_name: as_text(key_arr), SCORE: score_arr})
     if frame[key_name].duplicated().any():
         dup = frame.loc[frame[key_name].duplicated(), key_name].iloc[0]
         raise DataError("customer key repeated", field=key_name, row=str(dup))
@@ -124,7 +132,7 @@ def scores_frame(
         reason_arr = np.asarray(reasons, dtype=object)
         if reason_arr.shape != key_arr.shape:
             raise DataError(f"{len(reason_arr)} reasons for {len(key_arr)} keys", field=REASON)
-        frame[REASON] = reason_arr.astype(str)
+        frame[REASON] = as_text(reason_arr)
     frame = frame.sort_values(SCORE, ascending=False, na_position="last", kind="stable")
     frame[RANK] = np.arange(1, len(frame) + 1)
     return frame.reset_index(drop=True)
