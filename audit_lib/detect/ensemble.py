@@ -256,6 +256,10 @@ def _forest_depths(
     :data:`FOREST_BLOCK` (a tree's nodes stay in the cache) and the walks of
     :data:`FOREST_LANES` rows advance side by side, so the processor overlaps them
     (10⁶ × 16 rows: 2.6 s instead of 3.6 s). Each row adds its trees in order: the same sums.
+    Isolation trees are nearly full to their depth; the theft score's boosted trees are not
+    (15 leaves, uneven depths), and walk with an early exit instead
+    (:func:`~audit_lib.detect.theft._tree_sums`: this walk was slower there, 0.36 s against
+    0.25 s per 10⁵ rows).
     """
     n = X.shape[0]
     out = np.zeros(n)
