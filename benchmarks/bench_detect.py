@@ -10,7 +10,7 @@ manifest's parameters match) a city of ONE bureau with the project's generator, 
 2. in another child, on a ``--slice``-customer slice of the same matrix, times the naive way
    (a per-customer statsmodels STL loop, period 7, plus a pandas groupby per customer
    computing the drop ratio) against the vectorised shape features
-   (:func:`audit_lib.detect.features.shape_features`) and prints the ratio.
+   (:func:`audit_lib.detect.scoring.features.shape_features`) and prints the ratio.
 
 The matrix is the whole generated year (``--days``, default 365); the detection period is
 its part after the first ``--history`` days (default 120), and ``detect`` is made to load
@@ -64,7 +64,7 @@ def ensure_city(customers: int, days: int, seed: int) -> tuple[Path, str, float 
 
     Returns the folder, the bureau code and the generation seconds (None when reused).
     """
-    from audit_lib.data.generate import DemoConfig, generate_demo
+    from audit_lib.demo.generate import DemoConfig, generate_demo
 
     out = city_dir(customers, days)
     config = DemoConfig(bureaus=1, customers=customers, days=days, start=START, seed=seed)
@@ -194,7 +194,7 @@ def child_naive(out: Path, bureau: str, days: int, history: int, n_slice: int) -
 
     from audit_lib.data.access import Mart
     from audit_lib.detect.context import DetectionContext
-    from audit_lib.detect.features import shape_features
+    from audit_lib.detect.scoring.features import shape_features
 
     start, end = period(days, history)
     with Mart(out / "mart") as mart:

@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audit_lib.data.access import Mart  # noqa: E402
-from audit_lib.data.generate import DemoConfig, generate_bureau  # noqa: E402
-from audit_lib.data.generate.writer import city_tables  # noqa: E402
 from audit_lib.data.ingest import ingest  # noqa: E402
 from audit_lib.data.reconcile import reconcile  # noqa: E402
 from audit_lib.data.source import write_source  # noqa: E402
+from audit_lib.demo.generate import DemoConfig, generate_bureau  # noqa: E402
+from audit_lib.demo.generate.writer import city_tables  # noqa: E402
 
 
 def _cpu() -> float:

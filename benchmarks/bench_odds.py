@@ -3,7 +3,7 @@
 The ensemble's configuration was chosen by ``benchmarks/select_ensemble_lodo.py`` over 41
 sets, these 17 among them, so the mean printed here is in-sample; that script's
 leave-one-ODDS-set-out estimate is the held-out figure (see
-``audit_lib.detect.ensemble.SELECTION``). Nothing here is tuned per set.
+``audit_lib.detect.scoring.ensemble.SELECTION``). Nothing here is tuned per set.
 
 Protocol (../shared/data/benchmarks/README.md §3): for i = 0…9,
 ``train_test_split(X, y, test_size=0.4, random_state=np.random.RandomState(i))``,
@@ -49,7 +49,7 @@ def published_table() -> dict[str, dict[str, float]]:
 
 def evaluate_set(path: Path) -> tuple[float, list[float], float]:
     """Mean ROC-AUC over pyod's 10 splits, the per-split values and the seconds taken."""
-    from audit_lib.detect.ensemble import DefaultEnsemble
+    from audit_lib.detect.scoring.ensemble import DefaultEnsemble
 
     data = np.load(path)
     x, y = np.asarray(data["X"], dtype=np.float64), np.asarray(data["y"]).astype(int)
@@ -68,7 +68,7 @@ def evaluate_set(path: Path) -> tuple[float, list[float], float]:
 
 def main() -> None:
     """Run all 17 sets, print the markdown table, write results/odds.json."""
-    from audit_lib.detect.ensemble import (
+    from audit_lib.detect.scoring.ensemble import (
         DEFAULT_HOW,
         DEFAULT_MEMBERS,
         DEFAULT_NORMALISER,

@@ -128,7 +128,7 @@ def prepare_city(bureaus: int, customers: int, days: int, seed: int = 7) -> Path
     """
     import datetime as dt
 
-    from audit_lib.data.generate import DemoConfig, generate_demo
+    from audit_lib.demo.generate import DemoConfig, generate_demo
 
     config = DemoConfig(
         bureaus=bureaus, customers=bureaus * customers, days=days,

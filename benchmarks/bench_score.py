@@ -27,8 +27,8 @@ def main() -> None:
     """Time ``score_matrix`` and write the figures."""
     from detect_data import make_daily
 
-    from audit_lib.detect.features import shape_features
-    from audit_lib.detect.theft import score_matrix
+    from audit_lib.detect.scoring.features import shape_features
+    from audit_lib.detect.scoring.theft import score_matrix
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)

@@ -5,7 +5,7 @@ Data: ``../shared/data/benchmarks/loadprofiles/sgsc_smartmeter_50cust_halfhourly
 summed to days (a day with fewer than 44 of 48 half-hours is missing); the window is the
 last 365 days of the panel. The panel has no labels: every anomaly here is injected by THIS
 script, with its own implementation and parameter ranges, different from the
-self-supervision in ``audit_lib.detect.inject`` (and with one kind, a gradual ramp-down,
+self-supervision in ``audit_lib.detect.scoring.inject`` (and with one kind, a gradual ramp-down,
 that the self-supervision never generates).
 
 Per seed, ~15 % of the customers that have ≥ 90 observed days become thieves (kind, start
@@ -124,7 +124,7 @@ def kind_aucs(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
 def run(seeds: int, share: float, first_seed: int = 1000) -> dict[str, object]:
     """Run every seed (``first_seed``, ``first_seed + 1``, …); return per-seed and mean
     figures, and the ROC-AUC of each injected kind against all honest customers."""
-    from audit_lib.detect.theft import score_matrix
+    from audit_lib.detect.scoring.theft import score_matrix
 
     values, ids, dates = load_daily(DATA)
     eligible = np.sum(~np.isnan(values), axis=1) >= 90

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from audit_lib.data.access import Mart
-from audit_lib.data.generate import DemoConfig, generate_demo
+from audit_lib.demo.generate import DemoConfig, generate_demo
 from audit_lib.detect.evaluate import kind_recall, theft_ranking, theme_scores, truth_in_period
 from audit_lib.detect.run import detect
 

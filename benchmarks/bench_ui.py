@@ -56,8 +56,8 @@ from audit_lib.tasks.service import (  # noqa: E402
     get_user,
     tasks_from_findings,
 )
-from audit_lib.ui.review import ReviewApp  # noqa: E402
-from audit_lib.ui.serve import HEADLESS_CHROMIUM_ARGS, POOL_SIZE_ENV, issue_tokens  # noqa: E402
+from audit_lib.ui.apps.review import ReviewApp  # noqa: E402
+from audit_lib.ui.server.serve import HEADLESS_CHROMIUM_ARGS, POOL_SIZE_ENV, issue_tokens  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ui.json"
 WORK = ROOT / "var" / "bench" / "ui"

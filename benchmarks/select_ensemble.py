@@ -103,7 +103,7 @@ def fast_auc(y: np.ndarray, s: np.ndarray) -> np.ndarray:
 
 def member_scores(name: str, x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, ...]:
     """Fit one member on the training part; return (train scores, test scores)."""
-    from audit_lib.detect.ensemble import make_member
+    from audit_lib.detect.scoring.ensemble import make_member
 
     det = make_member(name, random_state=0).fit(x_train)
     return np.asarray(det.decision_scores_), np.asarray(det.decision_function(x_test))
@@ -154,7 +154,7 @@ def normalised_tests(
     saved: dict[str, np.ndarray], stem: str, members: tuple[str, ...]
 ) -> list[dict[str, np.ndarray]]:
     """Per split, per normaliser: the members' normalised test scores (members × rows)."""
-    from audit_lib.detect.ensemble import NORMALISERS, normalise_scores
+    from audit_lib.detect.scoring.ensemble import NORMALISERS, normalise_scores
 
     out = []
     for i in range(N_SPLITS):

@@ -67,7 +67,7 @@ def current_default(
     saved: dict[str, np.ndarray], stems: list[str], usable: tuple[str, ...]
 ) -> dict[str, Any]:
     """The configuration ``DefaultEnsemble`` has now, scored from the cache."""
-    from audit_lib.detect.ensemble import (
+    from audit_lib.detect.scoring.ensemble import (
         DEFAULT_HOW,
         DEFAULT_MEMBERS,
         DEFAULT_NORMALISER,

@@ -74,7 +74,7 @@ def demo_data(
     source_db: Path | None,
 ) -> None:
     """生成演示数据 / Generate a demo data set: a Chongqing-like utility with labelled faults."""
-    from audit_lib.data.generate import DEFAULT_RATES, DemoConfig, generate_demo, parse_date
+    from audit_lib.demo.generate import DEFAULT_RATES, DemoConfig, generate_demo, parse_date
 
     if anomaly_scale < 0:
         raise ConfigError(f"--anomaly-scale must be >= 0, got {anomaly_scale}")

@@ -25,8 +25,8 @@ def demo_setup(mart_dir: str, db_url: str | None) -> None:
     """建库并添加演示用户 / Create the database and the demo users."""
     from audit_lib.data.access import Mart
     from audit_lib.db import create_engine, session_factory
+    from audit_lib.demo.loop import add_demo_users
     from audit_lib.migrations import upgrade
-    from audit_lib.tasks.demo import add_demo_users
     from audit_lib.tasks.service import commit_or_conflict
 
     upgrade(db_url)
@@ -53,7 +53,7 @@ def demo_loop(outputs: str, run_id: str | None, db_url: str | None) -> None:
     from sqlalchemy import func, select
 
     from audit_lib.db import create_engine, session_factory
-    from audit_lib.tasks.demo import run_demo
+    from audit_lib.demo.loop import run_demo
     from audit_lib.tasks.models import Task
 
     runs = sorted(p for p in Path(outputs).glob("*monitoring*") if p.is_dir())

@@ -43,7 +43,7 @@ def read_readings(path: Path) -> pd.DataFrame:
 @click.option("--top", default=10, show_default=True, help="Rows of the ranking to print.")
 def score(readings_path: Path, out_path: Path, top: int) -> None:
     """窃电嫌疑评分 / Theft-suspicion score from daily readings (unsupervised)."""
-    from audit_lib.detect.theft import score_readings
+    from audit_lib.detect.scoring.theft import score_readings
 
     readings = read_readings(readings_path)
     result = score_readings(readings, source=str(readings_path))

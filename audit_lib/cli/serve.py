@@ -1,6 +1,6 @@
 """``audit serve``: the Voila apps (review, handling, dashboard) on 127.0.0.1.
 
-Users sign in with a personal token (see :mod:`audit_lib.ui.identity`); ``--issue-tokens``
+Users sign in with a personal token (see :mod:`audit_lib.ui.server.identity`); ``--issue-tokens``
 writes one for every active user of the database and prints their sign-in links.
 """
 
@@ -42,10 +42,10 @@ def serve(
     lang: str,
 ) -> None:
     """Serve the Voila apps with a landing page (启动审核/处理/运营展示应用)."""
-    from audit_lib.ui.base import connect
-    from audit_lib.ui.serve import issue_tokens as write_tokens
-    from audit_lib.ui.serve import serve as run_server
-    from audit_lib.ui.serve import voila_argv
+    from audit_lib.ui.apps.base import connect
+    from audit_lib.ui.server.serve import issue_tokens as write_tokens
+    from audit_lib.ui.server.serve import serve as run_server
+    from audit_lib.ui.server.serve import voila_argv
 
     if not (apps / "task_review" / "task_review.ipynb").is_file():
         raise ConfigError(f"app notebooks not found under {apps} (run from the repository root)")

@@ -310,8 +310,8 @@ def tasks_attach(task_id: int, path: Path, as_user: str, db_url: str | None) -> 
 @db_option
 def tasks_demo(path: Path, db_url: str | None) -> None:
     """Demo: users, tasks from a findings Parquet file, some moved along the loop."""
+    from audit_lib.demo.loop import run_demo
     from audit_lib.migrations import upgrade
-    from audit_lib.tasks.demo import run_demo
 
     if not path.exists():
         raise NotFound(f"findings file not found: {path}")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from audit_lib.data.schema import LEGIT_KINDS, THEFT_KINDS
-from audit_lib.detect.metrics import ranking_report
+from audit_lib.detect.scoring.metrics import ranking_report
 from audit_lib.themes.catalogue import CATALOGUE
 
 

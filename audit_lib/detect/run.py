@@ -14,7 +14,7 @@ import pandas as pd
 from audit_lib.data.access import Mart
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import empty_findings, make_findings
-from audit_lib.detect.rules import THEME_DETECTORS
+from audit_lib.detect.themes import THEME_DETECTORS
 from audit_lib.errors import ConfigError
 from audit_lib.themes.catalogue import get_theme
 

@@ -4,7 +4,7 @@ Sales kWh (售电量), revenue (电费收入), average price (平均电价), col
 (电费回收率 = collected ÷ billed), line loss rate (线损率) and share of qualified station areas
 (台区合格率), meter-reading completeness (采集成功率), and 95598 complaints per 10,000
 customers. Every figure is one DuckDB query over the mart, except line loss, which reuses the
-station-area balance of :mod:`audit_lib.detect.lineloss`.
+station-area balance of :mod:`audit_lib.detect.themes.area_line_loss`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pandas as pd
 
 from audit_lib.data.access import Mart
 from audit_lib.detect.context import DetectionContext
-from audit_lib.detect.lineloss import monthly_loss
-from audit_lib.detect.rules.billing import DUE_DATE_SQL
+from audit_lib.detect.themes.area_line_loss import monthly_loss
+from audit_lib.detect.themes.billing import DUE_DATE_SQL
 
 INDICATORS: dict[str, tuple[str, str, str]] = {
     "customers": ("用户数", "customers", "户"),

@@ -11,7 +11,7 @@
 - :mod:`~audit_lib.runs.schedule` and :mod:`~audit_lib.runs.scheduler`: ``schedule.yml``, the
   long-running scheduler and ``schedule_once`` with a slot lock in the database
   (:mod:`~audit_lib.runs.models`).
-- :mod:`~audit_lib.runs.monitoring`, :mod:`~audit_lib.runs.analysis` and
-  :mod:`~audit_lib.runs.analysis_charts`: what the monitoring and the analyst notebooks call
+- :mod:`~audit_lib.workflows.monitoring`, :mod:`~audit_lib.workflows.analysis` and
+  :mod:`~audit_lib.workflows.analysis_charts`: what the monitoring and the analyst notebooks call
   (theme groups, tables, charts).
 """

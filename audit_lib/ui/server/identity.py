@@ -1,0 +1,171 @@
+"""Who is using an app: the authenticated user of the server the app runs in.
+
+The user name is never read from the query string or from a widget the user can edit. It
+comes from, in this order:
+
+1. the Voila server: ``audit serve`` authenticates the request (jupyter_server's identity
+   provider) and its prelaunch hook (:func:`audit_lib.ui.server.serve.prelaunch_hook`) injects
+   ``set_server_user(<name>)`` into the notebook's first cell before the kernel runs it;
+2. JupyterHub: a single-user server runs with ``JUPYTERHUB_USER`` set by the hub.
+
+Standalone server (no JupyterHub): :class:`TokenMapIdentityProvider` maps secret tokens to
+workbench users. The map is a JSON file named by ``AUDIT_UI_TOKENS``::
+
+    {"9f0c…(at least 16 characters)…": "rev_yz", "47aa…": "han_s1"}
+
+A user opens ``http://127.0.0.1:8866/?token=<their token>`` once (or types the token on the
+login page); the server then keeps them signed in with a secure cookie, honoured only while
+their token is still in the file (deleting the line revokes access at the next request). Each
+token names an existing user of the database (``audit users add``); the file is the
+administrator's.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.auth.identity import IdentityProvider, User
+from traitlets import Unicode
+
+from audit_lib.errors import ConfigError, PermissionDenied
+
+TOKENS_ENV = "AUDIT_UI_TOKENS"
+HUB_USER_ENV = "JUPYTERHUB_USER"
+MIN_TOKEN_LENGTH = 16
+USER_NAME = re.compile(r"^[\w.@-]{1,64}$")
+
+APP_ROLES: dict[str, frozenset[str]] = {
+    "task_review": frozenset({"reviewer", "city_auditor", "bureau_auditor", "admin"}),
+    "task_handling": frozenset({"station_handler", "bureau_auditor", "city_auditor"}),
+    "dashboard": frozenset(
+        {
+            "reviewer",
+            "city_auditor",
+            "bureau_auditor",
+            "station_handler",
+            "theme_owner",
+            "admin",
+        }
+    ),
+}
+APP_TITLES: dict[str, tuple[str, str]] = {
+    "task_review": ("稽查任务审核", "Audit task review"),
+    "task_handling": ("稽查任务处理", "Audit task handling"),
+    "dashboard": ("运营展示与稽查闭环", "Operations display and audit loop"),
+}
+
+_server_user: str | None = None
+
+
+def check_user_name(name: str) -> str:
+    """Return ``name`` if it is a plausible user name (letters, digits, ``_.@-``)."""
+    if not isinstance(name, str) or not USER_NAME.match(name):
+        raise PermissionDenied(f"无效的用户名 invalid user name {name!r}")
+    return name
+
+
+def set_server_user(name: str) -> None:
+    """Record the user the server authenticated (called by code the server injects)."""
+    global _server_user
+    _server_user = check_user_name(name)
+
+
+def current_user() -> str:
+    """The authenticated user of this kernel's server.
+
+    Raises
+    ------
+    PermissionDenied
+        If no server identity is known (the app was not opened through ``audit serve`` or
+        JupyterHub).
+    """
+    if _server_user is not None:
+        return _server_user
+    hub = os.environ.get(HUB_USER_ENV)
+    if hub:
+        return check_user_name(hub)
+    raise PermissionDenied(
+        "未登录：请通过 audit serve 或 JupyterHub 打开应用 "
+        "(no authenticated user: open the app through audit serve or JupyterHub)"
+    )
+
+
+def apps_for(role: str) -> list[str]:
+    """The apps a role may open, in display order."""
+    return [app for app, roles in APP_ROLES.items() if role in roles]
+
+
+def load_token_map(path: str | Path | None = None) -> dict[str, str]:
+    """Read the token → user map (JSON object), by default from ``AUDIT_UI_TOKENS``.
+
+    Raises
+    ------
+    ConfigError
+        Missing file, not a JSON object of strings, a token shorter than 16 characters, or
+        an invalid user name; the message names the file and the entry.
+    """
+    where = path or os.environ.get(TOKENS_ENV)
+    if not where:
+        raise ConfigError(f"no token map: set {TOKENS_ENV} to a JSON file of token → user")
+    file = Path(where)
+    try:
+        data: Any = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"token map not found: {file}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"token map {file} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"token map {file} must be a JSON object of token → user")
+    out: dict[str, str] = {}
+    for i, (token, name) in enumerate(data.items()):
+        if not isinstance(name, str) or not USER_NAME.match(name):
+            raise ConfigError(f"token map {file}, entry {i}: invalid user name {name!r}")
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ConfigError(
+                f"token map {file}, entry {i} ({name}): token shorter than {MIN_TOKEN_LENGTH}"
+            )
+        out[token] = name
+    return out
+
+
+class TokenMapIdentityProvider(IdentityProvider):
+    """jupyter_server identity from a token → user map (standalone ``audit serve``).
+
+    The token arrives as ``?token=…``, an ``Authorization: token …`` header or on the login
+    form; the user is then remembered in the server's signed cookie.
+    """
+
+    tokens_file = Unicode("", config=True, help="JSON file of token → user name")
+
+    def _tokens(self) -> dict[str, str]:
+        return load_token_map(self.tokens_file or None)
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Authentication is always on."""
+        return True
+
+    def _user(self, token: str | None) -> User | None:
+        name = self._tokens().get(token or "")
+        return None if name is None else User(username=name, name=name, display_name=name)
+
+    async def get_user_cookie(self, handler: Any) -> User | None:
+        """The cookie's user, only while their token is still in the map (revocation)."""
+        found = super().get_user_cookie(handler)
+        user = await found if inspect.isawaitable(found) else found
+        if user is None or user.username not in set(self._tokens().values()):
+            return None
+        return user
+
+    async def get_user_token(self, handler: Any) -> User | None:
+        """The user whose token the request carries, if any."""
+        return self._user(self.get_token(handler))
+
+    def process_login_form(self, handler: Any) -> User | None:
+        """The user whose token was typed on the login page, if any."""
+        return self._user(handler.get_argument("password", default=""))

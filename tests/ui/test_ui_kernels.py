@@ -1,0 +1,178 @@
+"""Kernel ownership and the kernel pool, against a real ``audit serve`` on 127.0.0.1.
+
+A page opened by ``rev_yz`` starts (or takes from the pool) a kernel owned by ``rev_yz``;
+another signed-in user (``rev_jb``) gets 403 from every route that takes that kernel id: the
+kernel model, the kernel websocket and the page-leave shutdown. The owner gets through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
+from ui_fixtures import build_database, stop_process
+
+from audit_lib.ui.server.serve import issue_tokens
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "/voila/render/task_review/task_review.ipynb"
+START_TIMEOUT = 180.0
+
+
+@dataclass
+class Server:
+    url: str
+    tokens: dict[str, str]  # user → token
+    log: Path
+
+    def text_of_log(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(predicate: object, what: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{what} not seen after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def _reachable(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/voila/static/voila.js", timeout=5) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("ui_kernels")
+    db = f"sqlite:///{root}/audit.db"
+    factory = build_database(db, np.random.default_rng(5), submitted=0)
+    tokens = {name: token for token, name in issue_tokens(factory, root / "tokens.json").items()}
+    port = _free_port()
+    log = root / "serve.log"
+    cmd = [sys.executable, "-m", "audit_lib.cli", "serve", "--port", str(port), "--db", db]
+    cmd += ["--tokens", str(root / "tokens.json"), "--max-kernels", "8"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: proc.poll() is not None or _reachable(url), "server", log, START_TIMEOUT)
+        if proc.poll() is not None:
+            pytest.fail(f"audit serve exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        yield Server(url, tokens, log)
+    finally:
+        stop_process(proc)
+
+
+def _request(
+    server: Server, user: str, path: str, method: str = "GET"
+) -> tuple[int, str, list[str]]:
+    """Status, body and Set-Cookie headers of a request signed with ``user``'s token."""
+    req = urllib.request.Request(
+        server.url + path,
+        method=method,
+        data=b"" if method == "POST" else None,
+        headers={"Authorization": f"token {server.tokens[user]}"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=300) as r:
+            return r.status, r.read().decode("utf-8"), r.headers.get_all("Set-Cookie") or []
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace"), []
+
+
+def _open_page(server: Server, user: str) -> tuple[str, list[str]]:
+    """Render the review app as ``user``; return its kernel id and the cookies set."""
+    status, body, cookies = _request(server, user, APP)
+    assert status == 200, body[-2000:]
+    config = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                       body, re.S)  # fmt: skip
+    assert config is not None, body[-2000:]
+    kernel_id = json.loads(config.group(1))["kernelId"]
+    assert re.fullmatch(r"[0-9a-f-]{36}", kernel_id)
+    return str(kernel_id), cookies
+
+
+def _websocket_status(server: Server, user: str, kernel_id: str) -> int:
+    """101 if ``user`` may open the kernel's websocket, else the HTTP status refused."""
+    ws_url = server.url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels"
+    headers = {"Authorization": f"token {server.tokens[user]}"}
+    request = HTTPRequest(ws_url, headers=headers, connect_timeout=60, request_timeout=120)
+
+    async def connect() -> int:
+        try:
+            conn = await websocket_connect(request)
+        except HTTPClientError as exc:
+            return int(exc.code)
+        conn.close()
+        return 101
+
+    # in a thread of its own: the browser tests' Playwright keeps an event loop in this one
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, connect()).result()
+
+
+def test_kernel_routes_answer_only_the_owner(server: Server) -> None:
+    kernel_id, cookies = _open_page(server, "rev_yz")
+    assert any(c.startswith("_xsrf=") for c in cookies)  # Voila's page-leave shutdown needs it
+    model = f"/api/kernels/{kernel_id}"
+    assert _request(server, "rev_jb", model)[0] == 403
+    status, body, _ = _request(server, "rev_yz", model)
+    assert status == 200 and json.loads(body)["id"] == kernel_id
+    assert _websocket_status(server, "rev_jb", kernel_id) == 403
+    assert _websocket_status(server, "rev_yz", kernel_id) == 101
+    shutdown = f"/voila/api/shutdown/{kernel_id}"
+    assert _request(server, "rev_jb", shutdown, "POST")[0] == 403
+    assert _request(server, "rev_yz", model)[0] == 200  # still running
+    assert _request(server, "rev_yz", shutdown, "POST")[0] == 204
+    assert _request(server, "rev_yz", model)[0] == 403  # gone: nobody's any more
+    assert _request(server, "rev_yz", "/api/kernels/00000000-0000-0000-0000-000000000000")[0] == 403
+
+
+def _pooled(server: Server) -> int:
+    """Warmed review kernels waiting in the pool, according to the server log."""
+    log = server.text_of_log()
+    return log.count("ready in the pool of task_review") - log.count(
+        "taken from the pool of task_review"
+    )
+
+
+def test_pages_take_warmed_kernels_from_the_pool(server: Server) -> None:
+    _wait_for(lambda: _pooled(server) > 0, "a warmed review kernel", server.log, START_TIMEOUT)
+    kernel_id, _ = _open_page(server, "rev_jb")
+    log = server.text_of_log()
+    assert f"Kernel {kernel_id} taken from the pool of task_review" in log
+    assert f"Kernel {kernel_id} for rev_jb (task_review)" in log
+    assert _request(server, "rev_yz", f"/api/kernels/{kernel_id}")[0] == 403
+    assert _request(server, "rev_jb", f"/api/kernels/{kernel_id}")[0] == 200
+    # and the pool is refilled for the next page
+    _wait_for(lambda: _pooled(server) > 0, "a refilled pool", server.log, START_TIMEOUT)
