@@ -41,10 +41,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))  # the browser flags the tests use
 
 import psutil  # noqa: E402
 from bench_tasks import findings  # noqa: E402
 from sqlalchemy import select  # noqa: E402
+from ui_fixtures import HEADLESS_CHROMIUM_ARGS  # noqa: E402
 
 from audit_lib.db import create_engine, session_factory  # noqa: E402
 from audit_lib.migrations import upgrade  # noqa: E402
@@ -57,7 +59,7 @@ from audit_lib.tasks.service import (  # noqa: E402
     tasks_from_findings,
 )
 from audit_lib.ui.apps.review import ReviewApp  # noqa: E402
-from audit_lib.ui.server.serve import HEADLESS_CHROMIUM_ARGS, POOL_SIZE_ENV, issue_tokens  # noqa: E402
+from audit_lib.ui.server.serve import POOL_SIZE_ENV, issue_tokens  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ui.json"
 WORK = ROOT / "var" / "bench" / "ui"

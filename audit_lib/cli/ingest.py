@@ -28,8 +28,8 @@ def ingest(
     Rows that break the schema go to <mart>/_rejects; a missing table or column stops the
     ingest (exit status 2) before anything is written.
     """
-    from audit_lib.data.access import to_date
     from audit_lib.data.ingest import ingest as run_ingest
+    from audit_lib.data.periods import to_date
 
     report = run_ingest(source, mart, period=period, bureaus=list(bureaus) or None,
                         chunk_rows=chunk_rows,
@@ -82,7 +82,8 @@ def dq(
     """数据质量核查: run the data-quality checks and print hits per check."""
     import pandas as pd
 
-    from audit_lib.data.access import Mart, to_date
+    from audit_lib.data.access import Mart
+    from audit_lib.data.periods import to_date
     from audit_lib.data.quality import run_checks, summarize
     from audit_lib.data.reconcile import reconcile
 

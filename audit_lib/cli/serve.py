@@ -42,18 +42,19 @@ def serve(
     lang: str,
 ) -> None:
     """Serve the Voila apps with a landing page (启动审核/处理/运营展示应用)."""
-    from audit_lib.ui.apps.base import connect
+    from audit_lib.db import create_engine, session_factory
+    from audit_lib.ui.registry import APPS
     from audit_lib.ui.server.serve import issue_tokens as write_tokens
     from audit_lib.ui.server.serve import serve as run_server
     from audit_lib.ui.server.serve import voila_argv
 
-    if not (apps / "task_review" / "task_review.ipynb").is_file():
+    if not all((apps / name / f"{name}.ipynb").is_file() for name in APPS):
         raise ConfigError(f"app notebooks not found under {apps} (run from the repository root)")
     if mart is not None and not mart.is_dir():
         raise ConfigError(f"mart folder not found: {mart}")
     url = database_url(db_url)
     if issue_tokens:
-        issued = write_tokens(connect(url), tokens)
+        issued = write_tokens(session_factory(create_engine(url)), tokens)
         for token, name in issued.items():
             click.echo(f"{name}: http://127.0.0.1:{port}/?token={token}")
     elif not tokens.is_file():

@@ -25,7 +25,7 @@ def detect_command(
 ) -> None:
     """Run audit themes for one bureau and period; write findings (稽查发现) to Parquet."""
     from audit_lib.data.access import Mart
-    from audit_lib.detect.context import parse_period
+    from audit_lib.data.periods import parse_period
     from audit_lib.detect.run import detect
 
     start, end = parse_period(period)
@@ -56,7 +56,7 @@ def evaluate_command(
     """Score every theme against the truth table: precision, recall, F1; theft ROC-AUC, AP,
     precision@100, MAP@100/200."""
     from audit_lib.data.access import Mart
-    from audit_lib.detect.context import parse_period
+    from audit_lib.data.periods import parse_period
     from audit_lib.detect.evaluate import theft_ranking, theme_scores, truth_in_period
     from audit_lib.detect.run import detect
 

@@ -8,7 +8,6 @@ quarter never opens another bureau's files; ``sql`` runs any query over the view
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import tempfile
@@ -22,33 +21,11 @@ import pandas as pd
 import pyarrow as pa
 
 from audit_lib.data.mart import table_dir
+from audit_lib.data.periods import DateLike, months_between, to_date
 from audit_lib.data.schema import BUREAU, BUREAUS, DATE, MONTH, TABLES, Table
 from audit_lib.errors import DataError
 
-DateLike = str | dt.date | pd.Timestamp
 DEFAULT_MEMORY = "4GB"
-
-
-def to_date(value: DateLike, *, name: str = "date") -> dt.date:
-    """Parse ``value`` (``YYYY-MM-DD`` string, date or Timestamp) into a :class:`datetime.date`.
-
-    Raises
-    ------
-    DataError
-        If the value is not a date; the message names the argument.
-    """
-    try:
-        return pd.Timestamp(value).date()
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"not a date: {value!r}", field=name) from exc
-
-
-def months_between(start: dt.date, end: dt.date) -> list[str]:
-    """The ``YYYY-MM`` months from ``start`` to ``end`` inclusive."""
-    if end < start:
-        raise DataError(f"end {end} is before start {start}", field="end")
-    periods = pd.period_range(start, end, freq="M")
-    return [str(p) for p in periods]
 
 
 _NULLABLE: dict[pa.DataType, Any] = {

@@ -26,9 +26,9 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from audit_lib.data.access import months_between, to_date
 from audit_lib.data.checks import CodeLists, KeyTracker, check_chunk, reason_label
-from audit_lib.data.mart import publish_table, stage_table, table_dir
+from audit_lib.data.mart import publish_table, stage_table
+from audit_lib.data.periods import months_between, parse_period
 from audit_lib.data.schema import BUREAU, MONTH, TABLES
 from audit_lib.data.source import LOAD_ORDER, SOURCE_TABLES, check_source, read_chunks, source_table
 from audit_lib.db import create_engine
@@ -95,22 +95,6 @@ class IngestReport:
         if len(rejects):
             lines += ["拒收原因 / rejected rows by reason:", rejects.to_string(index=False)]
         return "\n".join(lines)
-
-
-def parse_period(period: str) -> tuple[dt.date, dt.date]:
-    """``2025-01..2025-03`` or ``2025-01`` (months) or ``2025-01-05..2025-02-10`` (days)."""
-    first, _, last = period.partition("..")
-    last = last or first
-    try:
-        start = pd.Period(first.strip(), freq="M").start_time.date() if len(first.strip()) == 7 \
-            else to_date(first)  # fmt: skip
-        end = pd.Period(last.strip(), freq="M").end_time.date() if len(last.strip()) == 7 \
-            else to_date(last)  # fmt: skip
-    except (ValueError, DataError) as exc:
-        raise DataError(f"period {period!r} is not like 2025-01..2025-03", field="period") from exc
-    if end < start:
-        raise DataError(f"period {period!r} ends before it starts", field="period")
-    return start, end
 
 
 def ingest(
@@ -289,11 +273,3 @@ def _publish_rejects(staging: Path, mart: Path, name: str, scope: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         staged.rename(target)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def read_rejects(mart: Path | str, table: str) -> pd.DataFrame:
-    """All rejected rows of ``table`` kept in the mart (strings; ``reason``, ``source_key``)."""
-    files = sorted((table_dir(mart, REJECTS) / table).glob("ingest=*/*.parquet"))
-    if not files:
-        return pd.DataFrame(columns=[*TABLES[table].names, "reason", "source_table", "source_key"])
-    return pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)

@@ -24,7 +24,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from audit_lib.data.absurd import clear_absurd
-from audit_lib.data.access import DateLike, Mart, months_between, to_date
+from audit_lib.data.access import Mart
 from audit_lib.data.keys import KeyLookup
 from audit_lib.data.matrix_scan import (
     ScanLedger,
@@ -37,6 +37,7 @@ from audit_lib.data.matrix_scan import (
     settle_repeats,
     zeroed_cells,
 )
+from audit_lib.data.periods import DateLike, months_between, to_date
 from audit_lib.data.schema import CONS_NO, DATE, KWH
 from audit_lib.errors import DataError
 

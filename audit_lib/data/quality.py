@@ -370,6 +370,10 @@ def _codes(check: str, p: dict[str, float]) -> str:
     return " UNION ALL ".join(parts)
 
 
+SOURCE_CHECK = ("source_mismatch", "与源系统不符", "differs from the source system")
+"""The reconciliation with the source system (:mod:`audit_lib.data.reconcile`): its check
+name and labels, listed by :func:`summarize` beside the checks of :data:`CHECKS`."""
+
 CHECKS: dict[str, Check] = {
     c.name: c
     for c in (
@@ -489,11 +493,12 @@ def hits_in_period(hits: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataF
 def summarize(hits: pd.DataFrame, *, reconciled: bool = False) -> pd.DataFrame:
     """Hits per check (every check listed, zero included), with Chinese and English names;
     ``reconciled`` adds the reconciliation with the source (:mod:`audit_lib.data.reconcile`)."""
-    from audit_lib.data.reconcile import CHECK
-
     counts = hits.groupby("check").size() if len(hits) else pd.Series(dtype="int64")
     labels = [(c.name, c.name_zh, c.name_en) for c in CHECKS.values()]
     return pd.DataFrame(
-        [(*c, int(counts.get(c[0], 0))) for c in [*labels, *([CHECK] if reconciled else [])]],
+        [
+            (*c, int(counts.get(c[0], 0)))
+            for c in [*labels, *([SOURCE_CHECK] if reconciled else [])]
+        ],
         columns=["check", "name_zh", "name_en", "hits"],
     )

@@ -23,15 +23,13 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy.engine import Engine
 
-from audit_lib.data.access import Mart, months_between
+from audit_lib.data.access import Mart
 from audit_lib.data.checks import CodeLists
-from audit_lib.data.ingest import checked_chunks, parse_period, source_engine
-from audit_lib.data.quality import HIT_COLUMNS
+from audit_lib.data.ingest import checked_chunks, source_engine
+from audit_lib.data.periods import months_between, parse_period
+from audit_lib.data.quality import HIT_COLUMNS, SOURCE_CHECK
 from audit_lib.data.schema import BUREAU, MONTH, TABLES
 from audit_lib.data.source import LOAD_ORDER, check_source
-
-CHECK = ("source_mismatch", "与源系统不符", "differs from the source system")
-"""The check's name and its Chinese and English labels."""
 
 ENTITY: dict[str, tuple[str, str]] = {
     "bureaus": (BUREAU, "bureau"),
@@ -160,7 +158,7 @@ def _differences(table: str, src: pd.DataFrame, got: pd.DataFrame) -> pd.DataFra
         {
             "entity": bad["entity"].to_numpy(),
             "entity_kind": ENTITY[table][1],
-            "check": CHECK[0],
+            "check": SOURCE_CHECK[0],
             "date": pd.NaT,
             "end": pd.NaT,
             "month": bad["month"].astype(object).where(bad["month"].notna(), None).to_numpy(),

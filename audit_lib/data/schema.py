@@ -400,37 +400,6 @@ TRUTH = Table(
     partitioning="city",
 )
 
-# --------------------------------------------------------------------------- organisation list
-# Chongqing districts, each served by one supply bureau: (code, 中文, English).
-CHONGQING_BUREAUS: tuple[tuple[str, str, str], ...] = (
-    ("YZ", "渝中", "Yuzhong"),
-    ("JB", "江北", "Jiangbei"),
-    ("NA", "南岸", "Nan'an"),
-    ("SPB", "沙坪坝", "Shapingba"),
-    ("JLP", "九龙坡", "Jiulongpo"),
-    ("DDK", "大渡口", "Dadukou"),
-    ("YB", "渝北", "Yubei"),
-    ("BN", "巴南", "Banan"),
-    ("BB", "北碚", "Beibei"),
-    ("WZ", "万州", "Wanzhou"),
-    ("FL", "涪陵", "Fuling"),
-    ("JJ", "江津", "Jiangjin"),
-    ("HC", "合川", "Hechuan"),
-    ("YC", "永川", "Yongchuan"),
-    ("CS", "长寿", "Changshou"),
-    ("NC", "南川", "Nanchuan"),
-    ("QJ", "綦江", "Qijiang"),
-    ("DZ", "大足", "Dazu"),
-    ("BS", "璧山", "Bishan"),
-    ("TL", "铜梁", "Tongliang"),
-    ("TN", "潼南", "Tongnan"),
-    ("RC", "荣昌", "Rongchang"),
-    ("KZ", "开州", "Kaizhou"),
-    ("LP", "梁平", "Liangping"),
-    ("WL", "武隆", "Wulong"),
-    ("QJX", "黔江", "Qianjiang"),
-)
-
 # --------------------------------------------------------------------------- findings
 # The hand-over between detection and tasks: detectors write these rows, the task layer
 # reads them as a frame (it never imports audit_lib.detect).

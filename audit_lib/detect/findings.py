@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit_lib.data.schema import FINDINGS, SEVERITIES
+from audit_lib.data.schema import FINDINGS
 from audit_lib.themes.catalogue import Theme
 
 FINDING_COLUMNS = FINDINGS.names
@@ -32,14 +32,17 @@ def empty_findings() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in FINDING_COLUMNS})
 
 
-def severity_from_score(score: pd.Series, cuts: tuple[float, float]) -> pd.Series:
-    """Map scores to ``low`` / ``medium`` / ``high`` at two cut points."""
-    values = np.select(
-        [score.to_numpy() >= cuts[1], score.to_numpy() >= cuts[0]],
-        [SEVERITIES[2], SEVERITIES[1]],
-        default=SEVERITIES[0],
+def customer_hits(customers: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """The start of a hits frame for the customers at ``rows`` of ``customers``: their
+    ``entity`` (户号), ``station_id`` and ``area_id``."""
+    cust = customers.iloc[rows]
+    return pd.DataFrame(
+        {
+            "entity": cust["cons_no"].to_numpy(),
+            "station_id": cust["station_id"].to_numpy(),
+            "area_id": cust["area_id"].to_numpy(),
+        }
     )
-    return pd.Series(values, index=score.index)
 
 
 def evidence_column(records: Any) -> pd.Series:

@@ -4,19 +4,21 @@ Sales kWh (售电量), revenue (电费收入), average price (平均电价), col
 (电费回收率 = collected ÷ billed), line loss rate (线损率) and share of qualified station areas
 (台区合格率), meter-reading completeness (采集成功率), and 95598 complaints per 10,000
 customers. Every figure is one DuckDB query over the mart, except line loss, which reuses the
-station-area balance of :mod:`audit_lib.detect.themes.area_line_loss`.
+station-area balance of :mod:`audit_lib.data.balance`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import pandas as pd
 
 from audit_lib.data.access import Mart
-from audit_lib.detect.context import DetectionContext
-from audit_lib.detect.themes.area_line_loss import monthly_loss
-from audit_lib.detect.themes.billing import DUE_DATE_SQL
+from audit_lib.data.balance import monthly_loss
+from audit_lib.data.billing import DUE_DATE_SQL
+from audit_lib.data.view import BureauView
+from audit_lib.themes.catalogue import get_theme
 
 INDICATORS: dict[str, tuple[str, str, str]] = {
     "customers": ("用户数", "customers", "户"),
@@ -100,7 +102,12 @@ def _complaints(mart: Mart, bureau: str, months: list[str]) -> pd.DataFrame:
 
 
 def business_indicators(
-    mart: Mart, bureau: str, start: dt.date, end: dt.date, ctx: DetectionContext | None = None
+    mart: Mart,
+    bureau: str,
+    start: dt.date,
+    end: dt.date,
+    view: BureauView | None = None,
+    loss_limits: Mapping[str, float | int | str] | None = None,
 ) -> pd.DataFrame:
     """Headline indicators of ``bureau`` for each month of ``start``..``end``.
 
@@ -112,21 +119,25 @@ def business_indicators(
         Bureau code.
     start, end
         The period; months are whole calendar months.
-    ctx
-        A detection context of the same bureau and period to reuse its matrix (optional).
+    view
+        A view of the same bureau and period to reuse its matrix (a detection context is one;
+        default: a new one).
+    loss_limits
+        The line-loss classes' limits (:func:`~audit_lib.data.balance.monthly_loss`); default:
+        the line-loss theme's parameters in the catalogue.
 
     Returns
     -------
     pandas.DataFrame
         One row per month, one column per key of :data:`INDICATORS` (rates in percent).
     """
-    ctx = ctx or DetectionContext(mart, bureau, start, end)
-    months = ctx.months
+    view = view or BureauView(mart, bureau, start, end)
+    months = view.months
     out = pd.DataFrame({"month": months})
     out = out.merge(_billing(mart, bureau, months, end), on="month", how="left")
     out = out.merge(_readings(mart, bureau, months), on="month", how="left")
     out = out.merge(_complaints(mart, bureau, months), on="month", how="left")
-    loss = monthly_loss(ctx)
+    loss = monthly_loss(view, loss_limits or get_theme("area_line_loss").params)
     computable = loss[loss["loss_class"] != "not_computable"]
     per_month = computable.groupby("month").agg(
         supply=("supply_kwh", "sum"), consumed=("consumed_kwh", "sum")

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from audit_lib.data.access import Mart
+from audit_lib.data.periods import parse_period
 from audit_lib.data.schema import CLASS_NAMES_ZH
-from audit_lib.detect.context import parse_period
 from audit_lib.kpi.business import business_indicators, indicator_names
+from audit_lib.themes.catalogue import get_theme, with_params
 
 
-def operations_indicators(mart: str, bureau: str, period: str) -> pd.DataFrame:
-    """Monthly headline indicators of ``bureau`` (columns keyed as in ``INDICATORS``)."""
+def operations_indicators(
+    mart: str,
+    bureau: str,
+    period: str,
+    theme_params: Mapping[str, Mapping[str, float | int | str]] | None = None,
+) -> pd.DataFrame:
+    """Monthly headline indicators of ``bureau`` (columns keyed as in ``INDICATORS``); the
+    station areas' loss classes by the bureau's ``area_line_loss`` parameters where
+    ``theme_params`` has them, else the catalogue's."""
     start, end = parse_period(period)
-    return business_indicators(Mart(mart), bureau, start, end)
+    theme = with_params(get_theme("area_line_loss"), (theme_params or {}).get("area_line_loss"))
+    return business_indicators(Mart(mart), bureau, start, end, loss_limits=theme.params)
 
 
 def indicator_table(indicators: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:

@@ -1,13 +1,20 @@
 """Parameter files of the runs: one YAML per bureau, and the schedule.
 
-``parameters/bureaus/<code>.yml``::
+``parameters/bureaus/<code>.yml``, the one list of the city's bureaus::
 
     code: YZ                 # bureau code, equal to the file name
     name_zh: 渝中
     name_en: Yuzhong
+    seq: 1                   # the city's order of its bureaus (reports; the demo city's first N)
+    zone: urban_core         # urban_core (主城区), suburban (近郊) or outlying (远郊)
+    themes:                  # this bureau's theme parameters (absent: the catalogue's)
+      area_line_loss:
+        high_loss: 0.06
     notebooks:               # per notebook (by file stem): parameters for this bureau
-      monitoring:
-        line_loss_high_pct: 6.0
+      operations: {}
+
+A notebook that declares ``theme_params`` gets the bureau's ``themes`` there (the runner sets
+it): that is the only road of a bureau's theme parameters into a detection run.
 
 ``parameters/schedule.yml`` is read by :mod:`audit_lib.runs.scheduler`.
 
@@ -19,7 +26,7 @@ raises :class:`~audit_lib.errors.ConfigError` naming the file and the key.
 from __future__ import annotations
 
 import ast
-import re
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -32,10 +39,11 @@ import yaml
 
 from audit_lib.data.schema import BUREAU, CUSTOMERS
 from audit_lib.errors import ConfigError
+from audit_lib.themes.catalogue import checked_params
 
 PARAMETERS_DIR = Path("parameters")
-BUREAU_KEYS = frozenset({"code", "name_zh", "name_en", "notebooks"})
-BUREAU_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
+BUREAU_KEYS = frozenset({"code", "name_zh", "name_en", "seq", "zone", "themes", "notebooks"})
+ZONES = ("urban_core", "suburban", "outlying")
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,12 @@ class BureauParams:
         Bureau code (区供电局代码), also the file name.
     name_zh, name_en
         Chinese and English names.
+    seq
+        The city's order of its bureaus (1 first; ``None``: after those that have one).
+    zone
+        One of :data:`ZONES` (``None``: not said).
+    themes
+        Theme id → parameters of this bureau, checked against the catalogue.
     notebooks
         Notebook stem → parameters that apply to this bureau.
     source
@@ -57,6 +71,9 @@ class BureauParams:
     code: str
     name_zh: str
     name_en: str
+    seq: int | None = None
+    zone: str | None = None
+    themes: dict[str, dict[str, float | int | str]] = field(default_factory=dict)
     notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = "<memory>"
 
@@ -96,6 +113,17 @@ def load_bureau(code: str, parameters_dir: Path | str = PARAMETERS_DIR) -> Burea
             raise ConfigError(f"{path}: key {key!r} must be a non-empty string")
     if data["code"] != code:
         raise ConfigError(f"{path}: key 'code' is {data['code']!r}, expected {code!r}")
+    seq = data.get("seq")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 1):
+        raise ConfigError(f"{path}: key 'seq' must be a positive whole number, got {seq!r}")
+    if data.get("zone") not in (None, *ZONES):
+        raise ConfigError(f"{path}: key 'zone' must be one of {', '.join(ZONES)}")
+    themes = data.get("themes") or {}
+    if not isinstance(themes, dict) or not all(isinstance(v, dict) for v in themes.values()):
+        raise ConfigError(f"{path}: key 'themes' must map theme ids to parameter mappings")
+    checked = {
+        str(t): checked_params(str(t), p, source=f"{path}: themes") for t, p in themes.items()
+    }
     notebooks = data.get("notebooks") or {}
     if not isinstance(notebooks, dict) or not all(
         isinstance(v, dict) or v is None for v in notebooks.values()
@@ -105,9 +133,29 @@ def load_bureau(code: str, parameters_dir: Path | str = PARAMETERS_DIR) -> Burea
         code=code,
         name_zh=data["name_zh"],
         name_en=data["name_en"],
+        seq=seq,
+        zone=data.get("zone"),
+        themes=checked,
         notebooks={str(k): dict(v or {}) for k, v in notebooks.items()},
         source=str(path),
     )
+
+
+def city_bureaus(parameters_dir: Path | str = PARAMETERS_DIR) -> list[BureauParams]:
+    """Every bureau's parameter file, in the city's order (``seq``; bureaus without one
+    last, by code).
+
+    Raises
+    ------
+    ConfigError
+        If a file is malformed or two bureaus share a ``seq``.
+    """
+    bureaus = sorted((load_bureau(c, parameters_dir) for c in list_bureaus(parameters_dir)),
+                     key=lambda b: (b.seq is None, b.seq or 0, b.code))  # fmt: skip
+    for before, after in itertools.pairwise(bureaus):
+        if before.seq is not None and before.seq == after.seq:
+            raise ConfigError(f"{after.source}: seq {after.seq} is also {before.source}'s")
+    return bureaus
 
 
 def list_bureaus(parameters_dir: Path | str = PARAMETERS_DIR) -> list[str]:

@@ -43,7 +43,8 @@ from audit_lib.themes.catalogue import theme_versions as all_versions
 REQUIRED_PARAMETERS = ("bureau", "period")
 """Every notebook run per bureau declares these; the runner sets them."""
 OPTIONAL_PARAMETERS = ("run_id", "bureau_name", "mart", "output_notebook")
-"""Set by the runner only when the notebook declares them."""
+"""Set by the runner only when the notebook declares them. A notebook that declares
+``theme_params`` gets the bureau's ``themes`` there unless the run's parameters give it."""
 
 
 @dataclass
@@ -129,8 +130,16 @@ def make_job(plan: Mapping[str, Any], bureau: str) -> BureauJob:
             "mart": plan.get("mart"),
             "output_notebook": str(Path(plan["outputs"]) / plan["run_id"] / bureau / notebook.name),
         }
-        params = {**own, **extra, "bureau": bureau, "period": plan["period"]}
-        params.update({k: v for k, v in optional.items() if k in declared and v is not None})
+        # the one road of a bureau's theme parameters into a notebook (--param may replace it)
+        themes = {"theme_params": spec.themes} if "theme_params" in declared else {}
+        params = {**themes, **own, **extra, "bureau": bureau, "period": plan["period"]}
+        params.update(
+            {
+                k: optional[k]
+                for k in OPTIONAL_PARAMETERS
+                if k in declared and optional[k] is not None
+            }
+        )
         if plan.get("mart"):
             fingerprint = fingerprint_folder(plan["mart_path"], bureau=bureau).to_dict()
     except AuditError as exc:

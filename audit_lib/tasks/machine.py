@@ -154,7 +154,8 @@ def normalise_action(action: str) -> str:
     return name
 
 
-def _refuse(task: Any, name: str, before: str) -> IllegalTransition:
+def refusal(task: Any, name: str, before: str) -> IllegalTransition:
+    """The error for action ``name`` refused to ``task`` in state ``before`` (中文 and English)."""
     label = ACTION_LABELS[name]
     state = STATE_LABELS.get(before, (before, before))
     ident = getattr(task, "id", "?")
@@ -180,26 +181,8 @@ def check_transition(task: Any, action: str) -> str:
     """
     name = normalise_action(action)
     if name not in declared_actions(str(task.state)):
-        raise _refuse(task, name, str(task.state))
+        raise refusal(task, name, str(task.state))
     return name
-
-
-def apply_transition(task: Any, action: str) -> tuple[str, str]:
-    """Fire ``action`` on ``task`` and return ``(before, after)`` states.
-
-    Raises
-    ------
-    IllegalTransition
-        If the task's state does not allow the action; the task is left unchanged.
-    """
-    name = normalise_action(action)
-    before = str(task.state)
-    try:
-        TaskMachine(task, state_field="state").send(name)
-    except TransitionNotAllowed:
-        task.state = before
-        raise _refuse(task, name, before) from None
-    return before, str(task.state)
 
 
 def allowed_actions(task: Any) -> list[str]:
@@ -256,5 +239,5 @@ def resolve_transition(task: Any, action: str) -> tuple[str, str]:
         getattr(task, "appeal_from", None),
     )
     if after is None:
-        raise _refuse(task, name, before)
+        raise refusal(task, name, before)
     return before, after

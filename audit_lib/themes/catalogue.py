@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from audit_lib.data.schema import DQ_KINDS, THEFT_KINDS
+from audit_lib.errors import ConfigError
 
 Family = Literal["business", "resource", "data_quality"]
 EntityKind = Literal["customer", "area"]
@@ -242,6 +243,37 @@ def with_params(theme: Theme, params: Mapping[str, float | int | str] | None) ->
     if unknown:
         raise KeyError(f"theme {theme.id} has no parameter {sorted(unknown)[0]!r}")
     return replace(theme, params=MappingProxyType({**theme.params, **params}))
+
+
+def checked_params(
+    theme_id: str, params: Mapping[str, object], *, source: str = "<parameters>"
+) -> dict[str, float | int | str]:
+    """``params`` of theme ``theme_id`` if the catalogue knows the theme and every name, and
+    each value has the type of the catalogue's default (a whole number is a fine float).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``source``, the theme and the parameter.
+    """
+    if theme_id not in CATALOGUE:
+        raise ConfigError(f"{source}: unknown theme {theme_id!r} (known: {', '.join(CATALOGUE)})")
+    defaults = CATALOGUE[theme_id].params
+    out: dict[str, float | int | str] = {}
+    for name, value in params.items():
+        if name not in defaults:
+            raise ConfigError(f"{source}.{theme_id}: unknown parameter {name!r} "
+                              f"(known: {', '.join(defaults)})")  # fmt: skip
+        default = defaults[name]
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = isinstance(value, str) if isinstance(default, str) else numeric and (
+            isinstance(default, float) or isinstance(value, int)
+        )  # fmt: skip
+        if not ok:
+            raise ConfigError(f"{source}.{theme_id}.{name}: must be {type(default).__name__} "
+                              f"like the catalogue's {default!r}, got {value!r}")  # fmt: skip
+        out[str(name)] = value  # type: ignore[assignment]
+    return out
 
 
 def theme_versions(theme_ids: list[str] | None = None) -> dict[str, int]:

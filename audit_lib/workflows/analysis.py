@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 
 from audit_lib.data.access import Mart
+from audit_lib.data.balance import LOSS_CLASSES, monthly_loss
+from audit_lib.data.periods import parse_period
 from audit_lib.data.quality import hits_in_period, run_checks
-from audit_lib.detect.context import DetectionContext, parse_period
+from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.evaluate import theft_ranking, theme_scores, truth_in_period
 from audit_lib.detect.run import DetectionRun, detect
 from audit_lib.detect.scoring.evidence import explain, explain_top
-from audit_lib.detect.themes.area_line_loss import LOSS_CLASSES, monthly_loss
 from audit_lib.errors import ConfigError, DataError
-from audit_lib.runs.params import PARAMETERS_DIR, load_bureau
-from audit_lib.themes.catalogue import CATALOGUE, get_theme, with_params
+from audit_lib.themes.catalogue import CATALOGUE, get_theme
 
 THEME_GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
@@ -38,12 +38,6 @@ THEME_GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 """Analyst theme groups → theme ids; together they hold every theme of the catalogue once."""
 
-GROUP_NAMES = {
-    "theft": ("窃电与电量", "theft & consumption"),
-    "billing": ("电价与电费", "tariff & billing"),
-    "line_loss": ("线损与供电服务", "line loss & supply service"),
-    "data_quality": ("数据质量", "data quality"),
-}
 SHOWN_COLUMNS = [
     "entity", "station_id", "area_id", "score", "severity", "kwh_at_risk", "money_at_risk",
     "reason_zh", "reason_en",
@@ -175,24 +169,16 @@ def top_evidence(run: DetectionRun, k: int = 10) -> pd.DataFrame:
                        dates=ctx.matrix.dates)  # fmt: skip
 
 
-def bureau_high_loss_pct(bureau: str, value: float = 0.0, parameters_dir: str = "") -> float:
-    """The high-loss threshold in %: ``value`` when positive, else the bureau's monitoring
-    threshold (``parameters/bureaus/<code>.yml``), else the catalogue's."""
-    if value > 0:
-        return float(value)
-    default = 100 * get_theme("area_line_loss").param("high_loss")
-    try:
-        spec = load_bureau(bureau, Path(parameters_dir) if parameters_dir else PARAMETERS_DIR)
-    except ConfigError:
-        return default
-    return float(spec.for_notebook("monitoring").get("line_loss_high_pct", default))
+def loss_limits(run: DetectionRun) -> Mapping[str, float | int | str]:
+    """The line-loss classes' limits of the run (its ``area_line_loss`` parameters: the
+    bureau's from ``theme_params`` where given, else the catalogue's), as fractions."""
+    return _context(run).theme("area_line_loss").params
 
 
-def area_loss_table(run: DetectionRun, high_pct: float) -> pd.DataFrame:
-    """Loss rate and class per station area and month (台区月度线损), worst areas first."""
-    ctx = _context(run)
-    theme = with_params(ctx.theme("area_line_loss"), {"high_loss": high_pct / 100})
-    table = monthly_loss(ctx, theme)
+def area_loss_table(run: DetectionRun) -> pd.DataFrame:
+    """Loss rate and class per station area and month (台区月度线损) by the run's
+    :func:`loss_limits`, worst areas first."""
+    table = monthly_loss(_context(run), loss_limits(run))
     table["class_en"] = table["loss_class"].map({k: v[1] for k, v in LOSS_CLASSES.items()})
     worst = table.groupby("area_id")["loss_rate"].transform(lambda s: s.abs().max())
     return (

@@ -6,6 +6,8 @@ notebooks only display it. An empty input gives a figure that says so, not an er
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -14,10 +16,10 @@ from matplotlib.figure import Figure
 from statsmodels.tsa.seasonal import STL
 
 import audit_lib.kpi.charts  # noqa: F401  (CJK font fallbacks for the labels)
+from audit_lib.data.balance import area_balance
 from audit_lib.data.schema import THEFT_KINDS
 from audit_lib.detect.run import DetectionRun
 from audit_lib.detect.scoring.metrics import ranked_labels
-from audit_lib.detect.themes.area_line_loss import area_balance
 from audit_lib.workflows.analysis import customer_evidence, customer_series, pick_customer
 
 RED, BLUE, GREY = "#c0392b", "#2980b9", "#95a5a6"
@@ -76,8 +78,11 @@ def peer_chart(run: DetectionRun, cons_no: str = "") -> Figure:
     return fig
 
 
-def loss_rate_chart(table: pd.DataFrame, high_pct: float, negative_pct: float = -1.0) -> Figure:
-    """Distribution of the monthly loss rates of the areas, with the class thresholds."""
+def loss_rate_chart(table: pd.DataFrame, limits: Mapping[str, float | int | str]) -> Figure:
+    """Distribution of the monthly loss rates of the areas, with the class limits
+    (:func:`~audit_lib.workflows.analysis.loss_limits`, fractions) drawn in percent."""
+    high_pct = 100 * float(limits["high_loss"])
+    negative_pct = 100 * float(limits["negative_loss"])
     rates = 100 * table["loss_rate"].replace([np.inf, -np.inf], np.nan).dropna()
     if rates.empty:
         return _empty("no computable area-month / 无可计算的台区月")

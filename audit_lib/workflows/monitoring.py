@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from audit_lib.data.access import Mart
+from audit_lib.data.periods import parse_period
 from audit_lib.db import create_engine, session_factory
-from audit_lib.detect.context import parse_period
 from audit_lib.detect.run import DetectionRun, detect
 from audit_lib.tasks.intake import tasks_from_findings
 from audit_lib.tasks.service import get_user
@@ -75,11 +75,11 @@ def raise_tasks(findings: pd.DataFrame, actor: str, db_url: str | None = None) -
 
 def line_loss_overview(run: DetectionRun) -> pd.DataFrame:
     """Station areas per loss class (台区线损分类) and month, from the run's context."""
-    from audit_lib.detect.themes.area_line_loss import LOSS_CLASSES, monthly_loss
+    from audit_lib.data.balance import LOSS_CLASSES, monthly_loss
 
     if run.context is None:
         raise ValueError("the detection run kept no context")
-    table = monthly_loss(run.context)
+    table = monthly_loss(run.context, run.context.theme("area_line_loss").params)
     counts = table.pivot_table(
         index="month", columns="loss_class", values="area_id", aggfunc="count"
     )

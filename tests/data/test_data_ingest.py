@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 from mart_fixture import tiny_dataset
@@ -18,11 +19,22 @@ from mart_fixture import tiny_dataset
 import audit_lib.data.ingest as ingest_mod
 from audit_lib.cli import main
 from audit_lib.data.access import Mart
-from audit_lib.data.ingest import ingest, parse_period, read_rejects
+from audit_lib.data.ingest import REJECTS, ingest
+from audit_lib.data.mart import table_dir
+from audit_lib.data.periods import parse_period
+from audit_lib.data.schema import TABLES
 from audit_lib.data.source import SOURCE_TABLES, write_source
 from audit_lib.errors import DataError, SchemaError
 
 TODAY = dt.date(2025, 6, 30)
+
+
+def read_rejects(mart: Path | str, table: str) -> pd.DataFrame:
+    """All rejected rows of ``table`` kept in the mart (strings; ``reason``, ``source_key``)."""
+    files = sorted((table_dir(mart, REJECTS) / table).glob("ingest=*/*.parquet"))
+    if not files:
+        return pd.DataFrame(columns=[*TABLES[table].names, "reason", "source_table", "source_key"])
+    return pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from mart_fixture import tiny_dataset, write_tiny_mart
 
-from audit_lib.data.access import Mart, months_between
+from audit_lib.data.access import Mart
 from audit_lib.data.mart import (
     conform,
     partitions,
@@ -21,6 +21,7 @@ from audit_lib.data.mart import (
     stage_table,
     write_table,
 )
+from audit_lib.data.periods import months_between
 from audit_lib.data.schema import CUSTOMERS, READINGS
 from audit_lib.errors import DataError, SchemaError
 

@@ -7,7 +7,7 @@ import pytest
 
 from audit_lib.detect.kernels import matrix_ops
 from audit_lib.detect.kernels.matrix_ops import by_chunks, nanmean_rows, runs
-from audit_lib.detect.themes import consumption
+from audit_lib.detect.themes import zero_consumption
 
 
 def test_zero_runs_kernel_equals_runs_and_means() -> None:
@@ -23,7 +23,7 @@ def test_zero_runs_kernel_equals_runs_and_means() -> None:
     cols[40:110] = True
     want_len, want_end = runs(((x == 0) & opened)[:, cols], ((x > 0) | ~opened)[:, cols])
     want_level = nanmean_rows(np.where(opened & (x > 0), x, np.nan))
-    length, end, level = consumption._zero_runs(x, opened, 40, 110)
+    length, end, level = zero_consumption._zero_runs(x, opened, 40, 110)
     np.testing.assert_array_equal(length, want_len)
     np.testing.assert_array_equal(end, want_end)
     np.testing.assert_array_equal(level, want_level)

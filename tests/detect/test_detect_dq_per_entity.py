@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from audit_lib.data import quality
-from audit_lib.detect.themes.service import _per_entity
+from audit_lib.detect.themes.data_quality import _per_entity
 
 
 def _by_lambdas(hits: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from detect_data import make_daily
 
-from audit_lib.detect.scoring.features import FEATURES, longest_run, shape_features, split_scan
+from audit_lib.detect.scoring.features import FEATURES, shape_features, split_scan
 from audit_lib.errors import DataError
 
 
@@ -129,11 +129,9 @@ def test_features_reject_non_matrix() -> None:
         shape_features(np.ones(10))
 
 
-def test_split_scan_and_longest_run_vectorised() -> None:
+def test_split_scan_vectorised() -> None:
     series = np.r_[np.ones(30), np.full(30, 3.0)][None, :] + np.zeros((3, 1))
     series[1] = series[1][::-1]
     t_min, t_max, pos_min, pos_max, *_ = split_scan(series)
     assert pos_max[0] == pytest.approx(0.5) and pos_min[1] == pytest.approx(0.5)
     assert t_min[1] < -10 and t_max[0] > 10
-    flags = np.array([[1, 1, 0, 1, 1, 1, 0], [0, 0, 0, 0, 0, 0, 0]], dtype=bool)
-    np.testing.assert_array_equal(longest_run(flags), [3, 0])

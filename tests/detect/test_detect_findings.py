@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from audit_lib.data.schema import FINDINGS
-from audit_lib.detect.findings import make_findings, severity_from_score
+from audit_lib.detect.findings import make_findings
 from audit_lib.themes.catalogue import CATALOGUE, get_theme, theme_versions
 
 
@@ -56,11 +56,6 @@ def test_make_findings_rejects_hits_without_reasons() -> None:
             period_start=date(2025, 1, 1),
             period_end=date(2025, 1, 31),
         )
-
-
-def test_severity_from_score_cuts() -> None:
-    sev = severity_from_score(pd.Series([0.1, 0.5, 0.95]), (0.4, 0.9))
-    assert sev.tolist() == ["low", "medium", "high"]
 
 
 def test_catalogue_names_and_versions() -> None:

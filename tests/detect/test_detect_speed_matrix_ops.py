@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audit_lib.detect.kernels import matrix_ops
-from audit_lib.detect.scoring.features import population_profile
+from audit_lib.detect.kernels.rowstats import population_profile
 
 
 def ref_runs(flags: np.ndarray, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

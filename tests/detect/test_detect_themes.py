@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 
 from audit_lib.data.access import Mart
+from audit_lib.data.periods import parse_period
 from audit_lib.data.schema import DQ_KINDS, FINDINGS
 from audit_lib.demo.generate import DEFAULT_RATES, DemoConfig, generate_demo
-from audit_lib.detect.context import DetectionContext, parse_period
+from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.evaluate import kind_recall, theme_scores, truth_in_period
 from audit_lib.detect.run import detect
 from audit_lib.detect.scoring.replacement import explained_days
@@ -119,9 +120,9 @@ def test_zero_consumption_does_not_flag_vacancies(
 
 
 def test_line_loss_classes_cover_every_area_month(ctx: DetectionContext) -> None:
-    from audit_lib.detect.themes.area_line_loss import area_balance, monthly_loss
+    from audit_lib.data.balance import area_balance, monthly_loss
 
-    table = monthly_loss(ctx, get_theme("area_line_loss"), area_balance(ctx))
+    table = monthly_loss(ctx, get_theme("area_line_loss").params, area_balance(ctx))
     n_areas = ctx.mart.areas("YZ")["area_id"].nunique()
     assert len(table) == n_areas * 9
     assert set(table["loss_class"]) <= {"qualified", "high", "negative", "not_computable"}

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from audit_lib.data.schema import CHONGQING_BUREAUS
 from audit_lib.errors import ConfigError
 from audit_lib.runs.params import (
     check_parameters,
+    city_bureaus,
     list_bureaus,
     load_bureau,
     matches_type,
@@ -115,11 +115,41 @@ def test_resolve_all_with_a_mart_keeps_bureaus_that_have_customers(tmp_path: Pat
         resolve_bureaus("all", tmp_path, mart=tmp_path / "empty")
 
 
-def test_repo_has_one_parameter_file_per_chongqing_bureau() -> None:
-    assert list_bureaus(PARAMETERS) == sorted(code for code, _, _ in CHONGQING_BUREAUS)
-    for code, name_zh, name_en in CHONGQING_BUREAUS:
-        spec = load_bureau(code, PARAMETERS)
-        assert (spec.name_zh, spec.name_en) == (name_zh, name_en)
+def test_repo_bureau_files_are_the_city_in_its_order() -> None:
+    city = city_bureaus(PARAMETERS)
+    assert len(city) == 26
+    assert [b.seq for b in city] == list(range(1, 27))
+    assert [b.code for b in city[:5]] == ["YZ", "JB", "NA", "SPB", "JLP"]
+    assert [b.zone for b in city[:9]] == ["urban_core"] * 9
+    assert {b.zone for b in city[9:]} == {"suburban", "outlying"}
+    assert city[0].themes == {"area_line_loss": {"high_loss": 0.06}}
+    assert next(b for b in city if b.code == "BS").themes == {}  # the catalogue's 8 %
+
+
+def test_bureau_order_zone_and_theme_params_are_checked(tmp_path: Path) -> None:
+    head = "code: B1\nname_zh: 甲\nname_en: A\n"
+    _bureau(tmp_path, "B1", head + "seq: 0\n")
+    with pytest.raises(ConfigError, match=r"B1\.yml: key 'seq' must be a positive whole number"):
+        load_bureau("B1", tmp_path)
+    _bureau(tmp_path, "B1", head + "zone: downtown\n")
+    with pytest.raises(ConfigError, match="key 'zone' must be one of urban_core"):
+        load_bureau("B1", tmp_path)
+    _bureau(tmp_path, "B1", head + "themes:\n  no_such_theme: {x: 1}\n")
+    with pytest.raises(ConfigError, match=r"B1\.yml: themes: unknown theme 'no_such_theme'"):
+        load_bureau("B1", tmp_path)
+    _bureau(tmp_path, "B1", head + "themes:\n  area_line_loss: {high_los: 0.06}\n")
+    with pytest.raises(ConfigError, match="area_line_loss: unknown parameter 'high_los'"):
+        load_bureau("B1", tmp_path)
+    _bureau(tmp_path, "B1", head + "themes:\n  area_line_loss: {high_loss: '6%'}\n")
+    with pytest.raises(ConfigError, match=r"area_line_loss.high_loss: must be float"):
+        load_bureau("B1", tmp_path)
+    _bureau(tmp_path, "B1", head + "seq: 2\n")
+    _bureau(tmp_path, "B2", "code: B2\nname_zh: 乙\nname_en: B\nseq: 2\n")
+    with pytest.raises(ConfigError, match="seq 2 is also"):
+        city_bureaus(tmp_path)
+    _bureau(tmp_path, "B2", "code: B2\nname_zh: 乙\nname_en: B\nseq: 1\n")
+    _bureau(tmp_path, "B3", "code: B3\nname_zh: 丙\nname_en: C\n")
+    assert [b.code for b in city_bureaus(tmp_path)] == ["B2", "B1", "B3"]
 
 
 def _referenced_notebooks() -> list[str]:
@@ -202,3 +232,21 @@ def test_schedule_timeout_defaults_to_an_hour_and_zero_lifts_it(tmp_path: Path) 
         encoding="utf-8",
     )
     assert [e.timeout for e in load_schedule(path).entries] == [3600.0, None]
+
+
+def test_a_bureau_theme_params_reach_a_notebook_that_declares_them(tmp_path: Path) -> None:
+    from audit_lib.runs.runner import make_job
+
+    _bureau(tmp_path, "B1", "code: B1\nname_zh: 甲\nname_en: A\n"
+            "themes:\n  area_line_loss: {high_loss: 0.06}\n")  # fmt: skip
+    _bureau(tmp_path, "B2", "code: B2\nname_zh: 乙\nname_en: B\n")
+    plan = {"notebook_path": str(REPO / "notebooks" / "monitoring.ipynb"),
+            "notebook": "notebooks/monitoring.ipynb", "run_dir": str(tmp_path / "run"),
+            "parameters_dir": str(tmp_path), "run_id": "r1", "period": "2025-01",
+            "outputs": str(tmp_path / "out"), "cwd": str(tmp_path)}  # fmt: skip
+    assert make_job(plan, "B1").parameters["theme_params"] == {
+        "area_line_loss": {"high_loss": 0.06}
+    }
+    assert make_job(plan, "B2").parameters["theme_params"] == {}
+    plan["notebook_path"] = str(OK_NB)  # declares no theme_params: none is passed
+    assert "theme_params" not in make_job(plan, "B1").parameters

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Integer, bindparam, func, literal_column, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from statemachine.exceptions import TransitionNotAllowed
 from tasks_fixtures import (
     LOOP_TO_ARCHIVE,
     db_url,
@@ -28,14 +29,28 @@ from audit_lib.tasks.machine import (
     APPEALABLE_STATES,
     FINAL_STATES,
     STATE_LABELS,
+    TaskMachine,
     allowed_actions,
-    apply_transition,
     normalise_action,
+    refusal,
     resolve_transition,
 )
 from audit_lib.tasks.models import AuditEvent, Outcome, Task, TaskDeadline
 from audit_lib.tasks.service import act, get_user, tasks_from_findings
 from audit_lib.tasks.writes import first_row
+
+
+def apply_transition(task: Task, action: str) -> tuple[str, str]:
+    """Fire ``action`` with the state machine itself on ``task``: the reference the service's
+    cached :func:`resolve_transition` is checked against. An illegal action leaves the state."""
+    name = normalise_action(action)
+    before = str(task.state)
+    try:
+        TaskMachine(task, state_field="state").send(name)
+    except TransitionNotAllowed:
+        task.state = before
+        raise refusal(task, name, before) from None
+    return before, str(task.state)
 
 
 def fresh(state: str = "new", **kw: object) -> SimpleNamespace:

@@ -27,10 +27,16 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from ui_fixtures import build_database, build_mart, stop_process, submitted_ids
+from ui_fixtures import (
+    HEADLESS_CHROMIUM_ARGS,
+    build_database,
+    build_mart,
+    stop_process,
+    submitted_ids,
+)
 
 from audit_lib.tasks.models import AuditEvent, Task
-from audit_lib.ui.server.serve import HEADLESS_CHROMIUM_ARGS, issue_tokens
+from audit_lib.ui.server.serve import issue_tokens
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from audit_lib.errors import ConfigError, PermissionDenied
+from audit_lib.ui import registry, user
 from audit_lib.ui.apps.base import ErrorApp
-from audit_lib.ui.apps.masking import mask_frame, mask_id, mask_name, mask_phone, mask_value
+from audit_lib.ui.apps.masking import mask_frame, mask_id, mask_name, mask_phone
 from audit_lib.ui.apps.review import ReviewApp
 from audit_lib.ui.i18n import label, state_label, ui_lang
 from audit_lib.ui.server import identity
@@ -18,19 +19,19 @@ from audit_lib.ui.server import identity
 
 @pytest.fixture(autouse=True)
 def no_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(identity, "_server_user", None)
-    monkeypatch.delenv(identity.HUB_USER_ENV, raising=False)
+    monkeypatch.setattr(user, "_server_user", None)
+    monkeypatch.delenv(user.HUB_USER_ENV, raising=False)
 
 
 def test_identity_needs_a_server_user(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(PermissionDenied, match="audit serve"):
-        identity.current_user()
-    monkeypatch.setenv(identity.HUB_USER_ENV, "rev_yz")
-    assert identity.current_user() == "rev_yz"
-    identity.set_server_user("han_s1")
-    assert identity.current_user() == "han_s1"
+        user.current_user()
+    monkeypatch.setenv(user.HUB_USER_ENV, "rev_yz")
+    assert user.current_user() == "rev_yz"
+    user.set_server_user("han_s1")
+    assert user.current_user() == "han_s1"
     with pytest.raises(PermissionDenied):
-        identity.set_server_user("x'); import os; ('")
+        user.set_server_user("x'); import os; ('")
 
 
 def test_identity_token_map_is_checked(tmp_path: Path) -> None:
@@ -50,8 +51,11 @@ def test_identity_token_map_is_checked(tmp_path: Path) -> None:
 
 
 def test_identity_apps_per_role() -> None:
-    assert identity.apps_for("reviewer") == ["task_review", "dashboard"]
-    assert identity.apps_for("station_handler") == ["task_handling", "dashboard"]
+    assert [a.name for a in registry.apps_for("reviewer")] == ["task_review", "dashboard"]
+    assert [a.name for a in registry.apps_for("station_handler")] == ["task_handling", "dashboard"]
+    assert registry.may_open("reviewer", "task_review")
+    assert not registry.may_open("station_handler", "task_review")
+    assert not registry.may_open("admin", "no_such_app")
 
 
 def test_app_without_identity_is_an_error_page(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,8 +68,10 @@ def test_masking_by_role() -> None:
     assert mask_name("张三丰") == "张**"
     assert mask_phone("13812345678") == "138****5678"
     assert mask_id("500101199001011234") == "5001**********1234"
-    assert mask_value("phone", "13812345678", "station_handler") == "13812345678"
-    assert mask_value("id_no", "500101199001011234", "station_handler").count("*") == 10
+    person = pd.DataFrame({"phone": ["13812345678"], "id_no": ["500101199001011234"]})
+    seen = mask_frame(person, "station_handler").iloc[0]
+    assert seen["phone"] == "13812345678"  # a handler calls the customer
+    assert seen["id_no"].count("*") == 10
     frame = pd.DataFrame(
         {"name": ["张三丰", "李", None], "phone": ["13812345678", "123", None], "x": [1, 2, 3]}
     )

@@ -39,7 +39,6 @@ def test_theme_groups_hold_every_theme_once_within_one_family() -> None:
         "line_loss": {"resource"},
         "data_quality": {"data_quality"},
     }
-    assert set(an.GROUP_NAMES) == set(an.THEME_GROUPS)
     assert an.group_themes("all") == tuple(CATALOGUE)
     with pytest.raises(ConfigError, match="unknown theme group 'theft2'"):
         an.group_themes("theft2")
@@ -113,13 +112,6 @@ def test_quality_without_truth_is_empty_and_says_so() -> None:
     assert texts == ["no truth table / 无真值表"]
 
 
-def test_bureau_high_loss_pct_prefers_value_then_bureau_file() -> None:
-    params = str(REPO / "parameters")
-    assert an.bureau_high_loss_pct("YZ", 5.5, params) == 5.5
-    assert an.bureau_high_loss_pct("YZ", 0.0, params) == 6.0  # urban core, from YZ.yml
-    assert an.bureau_high_loss_pct("ZZ", 0.0, params) == 8.0  # no file: the catalogue's 8 %
-
-
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("city")
@@ -187,7 +179,8 @@ def test_period_dq_hits_keep_the_period(city: Path) -> None:
 def test_line_loss_tables_and_evaluation(city: Path) -> None:
     mart = str(city / "mart")
     run = an.explore(mart, "YZ", PERIOD, "line_loss")
-    table = an.area_loss_table(run, 8.0)
+    table = an.area_loss_table(run)
+    assert an.loss_limits(run)["high_loss"] == 0.08  # no theme_params: the catalogue's
     assert set(table["month"]) == {f"2024-0{m}" for m in range(1, 6)}
     worst = table.groupby("area_id")["loss_rate"].apply(lambda s: s.abs().max())
     assert table["area_id"].iloc[0] == worst.idxmax()
@@ -204,4 +197,10 @@ def test_line_loss_tables_and_evaluation(city: Path) -> None:
     assert quality["theme"].tolist() == ["repeated_complaints"]  # only the themes that ran
     assert run.context is not None  # the table starts from the run's own parameters
     run.context.overrides = {"area_line_loss": {"min_days": 10**4}}
-    assert (an.area_loss_table(run, 8.0)["loss_class"] == "not_computable").all()
+    assert (an.area_loss_table(run)["loss_class"] == "not_computable").all()
+    run.context.overrides = {"area_line_loss": {"high_loss": 0.0}}  # every positive loss high
+    high = an.area_loss_table(run)
+    assert (high.loc[high["loss_rate"] > 0, "loss_class"] == "high").all()
+    assert charts.loss_rate_chart(high, an.loss_limits(run)).axes[0].get_legend_handles_labels()[
+        1
+    ] == ["high / 高损 0%", "negative / 负损 -1%"]

@@ -30,7 +30,8 @@ from audit_lib.demo.generate.writer import (
     write_truth,
 )
 from audit_lib.data.mart import conform
-from audit_lib.data.schema import CHONGQING_BUREAUS, READINGS
+from audit_lib.data.schema import READINGS
+from audit_lib.demo.generate.city import demo_bureau
 
 __all__ = [
     "DEFAULT_RATES",
@@ -62,7 +63,7 @@ def generate_bureau(config: DemoConfig, bureau_index: int) -> dict[str, pa.Table
     config
         What to generate.
     bureau_index
-        0-based index into ``CHONGQING_BUREAUS`` (must be < ``config.bureaus``).
+        0-based index into the city's bureaus (must be < ``config.bureaus``).
     """
     if not 0 <= bureau_index < config.bureaus:
         raise IndexError(f"bureau_index {bureau_index} outside 0..{config.bureaus - 1}")
@@ -150,7 +151,7 @@ def generate_demo(
             "parameters": config.as_dict(),
             "seed": config.seed,
             "bureaus": {
-                CHONGQING_BUREAUS[i][0]: {"customers": int(sizes[i])} for i in range(config.bureaus)
+                demo_bureau(i).code: {"customers": int(sizes[i])} for i in range(config.bureaus)
             },
             "rows": rows,
             "truth_rows": truth.num_rows,

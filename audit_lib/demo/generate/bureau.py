@@ -23,6 +23,7 @@ from audit_lib.demo.generate.calendar import Calendar, build_calendar
 from audit_lib.demo.generate.config import DemoConfig, bureau_sizes
 from audit_lib.demo.generate.lifecycle import Lifecycle, apply_lifecycle
 from audit_lib.demo.generate.org import Org, build_org, cons_numbers, digits
+from audit_lib.demo.generate.city import demo_bureau
 from audit_lib.demo.generate.population import draw_population
 from audit_lib.demo.generate.profiles import heat_anomaly, true_consumption
 from audit_lib.demo.generate.records import (
@@ -33,7 +34,6 @@ from audit_lib.demo.generate.records import (
 )
 from audit_lib.demo.generate.service import EventLog, build_tickets
 from audit_lib.demo.generate.truth import TruthLog
-from audit_lib.data.schema import CHONGQING_BUREAUS
 
 
 @dataclass
@@ -122,12 +122,13 @@ class BureauData:
 
 
 def build_bureau(config: DemoConfig, bureau_index: int) -> BureauData:
-    """Generate bureau number ``bureau_index`` (0-based in ``CHONGQING_BUREAUS``)."""
-    code = CHONGQING_BUREAUS[bureau_index][0]
+    """Generate bureau number ``bureau_index`` (0-based in the city's order)."""
+    spec = demo_bureau(bureau_index)
+    code = spec.code
     n = int(bureau_sizes(config)[bureau_index])
     rng = np.random.default_rng([config.seed, bureau_index])
     cal = build_calendar(config.start, config.days)
-    pop, org = build_org(rng, draw_population(rng, n, bureau_index))
+    pop, org = build_org(rng, draw_population(rng, n, spec.zone == "urban_core"))
     cons_pa = cons_numbers(bureau_index, np.arange(n))
     cons_np = cons_pa.to_numpy(zero_copy_only=False)
     truth = TruthLog(config, code, cal, cons_np)

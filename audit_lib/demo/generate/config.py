@@ -9,7 +9,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from audit_lib.data.schema import CHONGQING_BUREAUS, TRUTH_KINDS
+from audit_lib.data.schema import TRUTH_KINDS
+from audit_lib.demo.generate.city import all_bureaus
 from audit_lib.errors import ConfigError
 
 # Share of ALL customers of a bureau that receive each injected kind (capped by how many
@@ -48,7 +49,6 @@ AREA_SUPPLY_GAP_RATE = 0.02
 # Background AMI collection failures: isolated single days (collection success ~99.9 %).
 BACKGROUND_MISSING_RATE = 0.001
 
-MAX_BUREAUS = len(CHONGQING_BUREAUS)
 MAX_CUSTOMERS_PER_BUREAU = 9_999_999  # cons_no keeps 7 digits for the sequence
 
 
@@ -59,7 +59,7 @@ class DemoConfig:
     Parameters
     ----------
     bureaus
-        Number of supply bureaus (the first ``bureaus`` of ``CHONGQING_BUREAUS``).
+        Number of supply bureaus (the first ``bureaus`` of the city's list, ``parameters/bureaus/``).
     customers
         Customers in the whole city, split unevenly across bureaus.
     days
@@ -106,8 +106,9 @@ class DemoConfig:
 
 def check_config(config: DemoConfig) -> None:
     """Raise :class:`ConfigError` naming the first bad parameter."""
-    if not 1 <= config.bureaus <= MAX_BUREAUS:
-        raise ConfigError(f"--bureaus must be between 1 and {MAX_BUREAUS}, got {config.bureaus}")
+    most = len(all_bureaus())
+    if not 1 <= config.bureaus <= most:
+        raise ConfigError(f"--bureaus must be between 1 and {most}, got {config.bureaus}")
     if config.customers < config.bureaus:
         raise ConfigError(
             f"--customers must be at least the number of bureaus ({config.bureaus}), "

@@ -20,7 +20,6 @@ from audit_lib.demo.generate.tariffs import (
 )
 
 RES, COM, IND, AGR = 0, 1, 2, 3
-URBAN_BUREAUS = 9  # the first nine of CHONGQING_BUREAUS are the urban core
 
 INDUSTRIES: tuple[tuple[str, ...], ...] = (
     ("urban_household", "rural_household"),
@@ -57,19 +56,20 @@ class Population:
         return Population(**{k: v[order] for k, v in vars(self).items()})
 
 
-def class_mix(bureau_index: int) -> np.ndarray:
-    """Shares of residential, commercial, industrial and agricultural customers."""
-    if bureau_index < URBAN_BUREAUS:
+def class_mix(urban: bool) -> np.ndarray:
+    """Shares of residential, commercial, industrial and agricultural customers in an urban
+    core bureau (主城区) or another."""
+    if urban:
         return np.array([0.885, 0.085, 0.022, 0.008])
     return np.array([0.875, 0.065, 0.025, 0.035])
 
 
-def draw_population(rng: np.random.Generator, n: int, bureau_index: int) -> Population:
-    """Draw ``n`` customers of bureau ``bureau_index`` (unsorted; see ``org``)."""
-    cls = rng.choice(4, size=n, p=class_mix(bureau_index)).astype(np.int8)
+def draw_population(rng: np.random.Generator, n: int, urban: bool) -> Population:
+    """Draw ``n`` customers of a bureau of the urban core or not (unsorted; see ``org``)."""
+    cls = rng.choice(4, size=n, p=class_mix(urban)).astype(np.int8)
     capacity = _draw_capacity(rng, cls)
     large = (cls == IND) & (capacity >= 315)
-    industry = _draw_industry(rng, cls, rural_share=0.15 if bureau_index < URBAN_BUREAUS else 0.6)
+    industry = _draw_industry(rng, cls, rural_share=0.15 if urban else 0.6)
     tariff = np.select(
         [cls == RES, (cls == COM) & (capacity < 100), cls == COM, large, cls == IND],
         [RES_TIERED, COM_FLAT, COM_TOU, IND_TWO_PART, COM_FLAT],

@@ -27,7 +27,8 @@ from audit_lib.data.mart import (
     write_parquet,
     write_table,
 )
-from audit_lib.data.schema import BUREAUS, CHONGQING_BUREAUS, TABLES, TRUTH
+from audit_lib.data.schema import BUREAUS, TABLES, TRUTH
+from audit_lib.demo.generate.city import all_bureaus
 from audit_lib.errors import ConfigError, SchemaError
 
 MONTHLY = ("bills", "payments", "tickets", "meter_events", "area_supply")
@@ -51,12 +52,12 @@ def prepare_out(out_dir: Path) -> None:
 
 def city_tables(n_bureaus: int) -> dict[str, pa.Table]:
     """City-wide tables: the first ``n_bureaus`` bureaus and the tariff catalogue."""
-    codes = CHONGQING_BUREAUS[:n_bureaus]
+    chosen = all_bureaus()[:n_bureaus]
     bureaus = pa.table(
         {
-            "bureau": [c[0] for c in codes],
-            "name_zh": [c[1] for c in codes],
-            "name_en": [c[2] for c in codes],
+            "bureau": [b.code for b in chosen],
+            "name_zh": [b.name_zh for b in chosen],
+            "name_en": [b.name_en for b in chosen],
         },
         schema=BUREAUS.arrow_schema(),
     )

@@ -17,8 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from audit_lib.detect.kernels.rowstats import row_levels
-from audit_lib.detect.scoring.features import population_profile
+from audit_lib.detect.kernels.rowstats import population_profile, row_levels
 
 CHUNK_ROWS = 100_000
 

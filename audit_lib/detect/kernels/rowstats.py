@@ -1,32 +1,18 @@
 """Vectorised row statistics over customers × days matrices (NaN = missing).
 
-Every function works on all rows at once (no loop over customers): NaN-aware means and
-quantiles, lag-1 autocorrelation, weekly-pattern strength, longest runs, weekly block
-means, and the single-split mean-shift scan used for trend breaks.
+Every function works on all rows at once (no loop over customers): the compiled shape
+features of each row (levels, quantiles, lag-1 autocorrelation, weekly strength, runs),
+weekly block means, column medians and the population's daily curve, and the single-split
+mean-shift scan used for trend breaks.
 """
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Iterator
-
 import numba
 import numpy as np
+import pandas as pd
 
 EPS = 0.02  # floor on scale-free levels (customer mean = 1), avoids log(0)
-
-
-def nanmean_rows(a: np.ndarray) -> np.ndarray:
-    n = np.sum(~np.isnan(a), axis=1)
-    s = np.nansum(a, axis=1, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, s / np.maximum(n, 1), np.nan)
-
-
-def log_ratio(after: np.ndarray, before: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.log((after + EPS) / (before + EPS))
 
 
 def split_scan(series: np.ndarray, min_seg: int = 14) -> tuple[np.ndarray, ...]:
@@ -81,70 +67,6 @@ def split_scan(series: np.ndarray, min_seg: int = 14) -> tuple[np.ndarray, ...]:
 def weekly_means(a: np.ndarray) -> np.ndarray:
     """Means of consecutive 7-day blocks per row (NaN-aware; last block may be shorter)."""
     return _weekly_means_rows(np.asarray(a))
-
-
-def longest_run(flags: np.ndarray, breaks: np.ndarray | None = None) -> np.ndarray:
-    """Longest run of True per row, vectorised (cumulative count reset at each break).
-
-    ``breaks`` marks the days that end a run (default: every False); days that are neither
-    flagged nor breaks (e.g. missing readings) neither count nor break the run.
-    """
-    c = np.cumsum(flags, axis=1, dtype=np.int64)
-    stop = ~flags if breaks is None else breaks
-    reset = np.maximum.accumulate(np.where(stop, c, 0), axis=1)
-    return np.asarray((c - reset).max(axis=1), dtype=np.float64)
-
-
-def coef_variation(a: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"), quiet():
-        return np.nanstd(a, axis=1) / (np.abs(nanmean_rows(a)) + EPS)
-
-
-def lag1_autocorr(a: np.ndarray) -> np.ndarray:
-    m = nanmean_rows(a)[:, None]
-    d = a - m
-    with np.errstate(invalid="ignore", divide="ignore"):
-        num = nanmean_rows(d[:, 1:] * d[:, :-1])
-        den = nanmean_rows(d * d)
-        return np.where(den > 1e-12, num / den, 0.0)
-
-
-def weekly_strength(a: np.ndarray, first_weekday: int) -> np.ndarray:
-    """Share of a window's variance explained by day-of-week means (0..1)."""
-    dow = (np.arange(a.shape[1]) + first_weekday) % 7
-    total = nanmean_rows((a - nanmean_rows(a)[:, None]) ** 2)
-    means = np.column_stack([nanmean_rows(a[:, dow == k]) for k in range(7)])
-    with np.errstate(invalid="ignore", divide="ignore"), quiet():
-        between = np.nanvar(means, axis=1)
-        return np.where(total > 1e-12, np.minimum(between / total, 1.0), 0.0)
-
-
-def row_quantiles(a: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
-    """Per-row quantiles ignoring NaN, vectorised (one sort, no per-row loop).
-
-    Returns an array of shape ``(len(qs), rows)``; lower-index quantiles (no interpolation).
-    """
-    ordered = np.sort(a, axis=1)  # NaN sort last
-    count = np.sum(~np.isnan(a), axis=1)
-    out = np.empty((len(qs), a.shape[0]))
-    for j, q in enumerate(qs):
-        idx = np.clip(np.floor(q * (count - 1)).astype(np.int64), 0, a.shape[1] - 1)
-        vals = np.take_along_axis(ordered, idx[:, None], axis=1)[:, 0]
-        out[j] = np.where(count > 0, vals, np.nan)
-    return out
-
-
-def peak_ratio(a: np.ndarray) -> np.ndarray:
-    q = row_quantiles(a, (0.5, 0.95))
-    return np.asarray(np.log((q[1] + EPS) / (q[0] + EPS)))
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence numpy's all-NaN slice warnings inside a block."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
 
 
 # ---- compiled one-pass row features ------------------------------------------------------
@@ -604,3 +526,17 @@ def nanmedian_columns(features: np.ndarray) -> np.ndarray:
     per-column Python loop; NaN for a column without a value."""
     arr = np.ascontiguousarray(features, dtype=np.float64)
     return np.asarray(column_nanmedians(arr, np.ones(arr.shape[0])))
+
+
+def population_profile(shapes: np.ndarray, smooth: int = 7) -> np.ndarray:
+    """Median scale-free curve over customers, smoothed by a centred ``smooth``-day mean."""
+    arr = np.ascontiguousarray(shapes, dtype=np.float32)
+    return smooth_profile(column_nanmedians(arr, np.ones(arr.shape[0], np.float32)), smooth)
+
+
+def smooth_profile(med: np.ndarray, smooth: int = 7) -> np.ndarray:
+    """A daily curve with its non-finite days set to 1, smoothed by a centred ``smooth``-day
+    mean and kept at least 0.05 (a curve divides by it)."""
+    med = np.where(np.isfinite(med), med, 1.0)
+    smoothed = pd.Series(med).rolling(smooth, center=True, min_periods=1).mean().to_numpy()
+    return np.maximum(smoothed, 0.05)

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audit_lib.data.balance import AreaBalance
 from audit_lib.detect.context import DetectionContext
-from audit_lib.detect.themes.area_line_loss import AreaBalance
 
 ALONE_SHARE = 0.99
 DEDICATED_LOSS = 0.01  # a dedicated transformer's own loss, taken off its supply

@@ -1,4 +1,4 @@
-"""The detector contract, the registry of detectors, and the scores-to-frame adapter.
+"""The detector contract and the scores-to-frame adapter.
 
 Every detector of the workbench subclasses :class:`pyod.models.base.BaseDetector`:
 
@@ -16,8 +16,8 @@ frame keyed by customer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -30,41 +30,7 @@ InputKind = Literal["tabular", "daily_matrix"]
 
 SCORE = "score"
 RANK = "rank"
-REASON_ZH = "reason_zh"
-REASON_EN = "reason_en"
 REASON = "reason"
-
-
-def _make_ensemble(**kwargs: Any) -> BaseDetector:
-    from audit_lib.detect.scoring.ensemble import DefaultEnsemble
-
-    return DefaultEnsemble(**kwargs)
-
-
-def _make_theft(**kwargs: Any) -> BaseDetector:
-    from audit_lib.detect.scoring.theft import TheftDetector
-
-    return TheftDetector(**kwargs)
-
-
-DETECTORS: dict[str, Callable[..., BaseDetector]] = {
-    "ensemble": _make_ensemble,
-    "theft": _make_theft,
-}
-"""Every registered detector: name → factory taking the detector's keyword arguments."""
-
-
-def make_detector(name: str, **kwargs: Any) -> BaseDetector:
-    """Build a registered detector by name.
-
-    Raises
-    ------
-    KeyError
-        If ``name`` is not registered; the message lists the registered names.
-    """
-    if name not in DETECTORS:
-        raise KeyError(f"unknown detector {name!r}; registered: {', '.join(sorted(DETECTORS))}")
-    return DETECTORS[name](**kwargs)
 
 
 def finalise_scores(detector: BaseDetector, scores: np.ndarray) -> None:

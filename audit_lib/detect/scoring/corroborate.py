@@ -26,6 +26,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from audit_lib.data.meters import later_meters
 from audit_lib.detect.kernels.rowstats import split_scan, weekly_means
 
 TAMPER_CODES = ("ERC37", "ERC30")  # cover opened, meter stopped
@@ -102,8 +103,6 @@ def at_fitting(events: pd.DataFrame, meters: pd.DataFrame, days: int = FITTING_D
     meters
         The meter table (``cons_no``, ``install_date``).
     """
-    from audit_lib.detect.scoring.replacement import later_meters
-
     fitted = later_meters(meters)[["cons_no", "install_date"]]
     out = np.zeros(len(events), dtype=bool)
     if fitted.empty or events.empty:

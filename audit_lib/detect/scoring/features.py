@@ -29,10 +29,10 @@ from audit_lib.detect.kernels.rowstats import (
     EPS,
     KERNEL_FEATURES,
     column_nanmedians,
-    longest_run,
+    population_profile,
     row_features,
     row_levels,
-    row_quantiles,
+    smooth_profile,
     split_scan,
 )
 from audit_lib.errors import DataError
@@ -43,9 +43,7 @@ __all__ = [
     "check_matrix",
     "customer_levels",
     "levelled_profile",
-    "longest_run",
     "population_profile",
-    "row_quantiles",
     "shape_features",
     "split_scan",
 ]
@@ -129,12 +127,6 @@ def customer_levels(values: np.ndarray) -> np.ndarray:
     return row_levels(np.ascontiguousarray(values, dtype=np.float32))[1]
 
 
-def population_profile(shapes: np.ndarray, smooth: int = 7) -> np.ndarray:
-    """Median scale-free curve over customers, smoothed by a centred ``smooth``-day mean."""
-    arr = np.ascontiguousarray(shapes, dtype=np.float32)
-    return _smooth_profile(column_nanmedians(arr, np.ones(arr.shape[0], np.float32)), smooth)
-
-
 def levelled_profile(
     values: np.ndarray, *, level: np.ndarray | None = None, checked: bool = False
 ) -> np.ndarray:
@@ -157,18 +149,12 @@ def levelled_profile(
     parts = min(os.cpu_count() or 1, max(1, arr.shape[0] // PARALLEL_ROWS))
     bounds = np.linspace(0, days, parts + 1).astype(int)
     if parts == 1:
-        return _smooth_profile(column_nanmedians(arr, inv))
+        return smooth_profile(column_nanmedians(arr, inv))
     with ThreadPoolExecutor(max_workers=parts) as pool:
         meds = pool.map(
             lambda k: column_nanmedians(arr[:, bounds[k] : bounds[k + 1]], inv), range(parts)
         )
-        return _smooth_profile(np.concatenate(list(meds)))
-
-
-def _smooth_profile(med: np.ndarray, smooth: int = 7) -> np.ndarray:
-    med = np.where(np.isfinite(med), med, 1.0)
-    smoothed = pd.Series(med).rolling(smooth, center=True, min_periods=1).mean().to_numpy()
-    return np.maximum(smoothed, 0.05)
+        return smooth_profile(np.concatenate(list(meds)))
 
 
 def shape_features(

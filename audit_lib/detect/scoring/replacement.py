@@ -35,10 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from audit_lib.data.balance import AreaBalance, area_balance
 from audit_lib.data.ct_ratios import nearest_standard
+from audit_lib.data.meters import later_meters
 from audit_lib.detect.context import DetectionContext
-from audit_lib.detect.findings import evidence_column
-from audit_lib.detect.themes.area_line_loss import AreaBalance, area_balance
 from audit_lib.themes.catalogue import Theme
 
 GAP_DAYS = 3  # the replacement day (partial) and the two days after it (not collected)
@@ -55,18 +55,6 @@ class Replaced:
     date: np.ndarray  # datetime64[D]
     recorded: np.ndarray  # multiplier of the new meter
     previous: np.ndarray  # multiplier of the meter it replaced
-
-
-def later_meters(meters: pd.DataFrame) -> pd.DataFrame:
-    """The meters that replaced another (each customer's meters after its first, by
-    installation), with the multiplier of the one before (``previous``) when the table has
-    multipliers."""
-    many = meters[meters["cons_no"].duplicated(keep=False)]  # a few customers per thousand
-    many = many.sort_values(["cons_no", "install_date"], kind="stable")  # a copy
-    by_customer = many.groupby("cons_no")
-    if "multiplier" in many:
-        many["previous"] = by_customer["multiplier"].shift()
-    return many[by_customer.cumcount().to_numpy() > 0]
 
 
 def replaced_meters(ctx: DetectionContext, min_days: int) -> Replaced:
@@ -192,80 +180,3 @@ def explained_days(ctx: DetectionContext) -> tuple[np.ndarray, np.ndarray]:
     the theft score leaves those days out, as it leaves exact-zero runs to their theme."""
     rep, _, hit = confirmed_steps(ctx, ctx.theme("multiplier_anomaly"))
     return rep.rows[hit], rep.day[hit]
-
-
-def detect_replacement_steps(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
-    """Hits (the theme's columns) of customers whose readings stepped at a meter replacement
-    by a standard ratio that their area's balance confirms."""
-    rep, fit, hit = confirmed_steps(ctx, theme)
-    if not hit.any():
-        return pd.DataFrame()
-    return _step_hits(ctx, rep, fit, hit)
-
-
-def _step_hits(ctx: DetectionContext, rep: Replaced, fit: StepFit, hit: np.ndarray) -> pd.DataFrame:
-    rows, step = rep.rows[hit], fit.step[hit]
-    cust = ctx.customers.iloc[rows]
-    since = np.maximum(
-        rep.day[hit] + GAP_DAYS, int(np.sum(ctx.matrix.dates < pd.Timestamp(ctx.start)))
-    )
-    days = np.arange(len(ctx.matrix.dates))[None, :]
-    recorded_kwh = np.where(
-        (days >= since[:, None]) & ctx.open_mask[rows], np.nan_to_num(ctx.matrix.values[rows]), 0.0
-    ).sum(1)
-    kwh_at_risk = np.maximum(recorded_kwh * (1.0 / step - 1.0), 0.0)
-    date = pd.Series(rep.date[hit]).dt.strftime("%Y-%m-%d")
-    rec = pd.Series(rep.recorded[hit]).round(2).astype(str).str.removesuffix(".0")
-    implied = pd.Series(fit.standard[hit]).round(2).astype(str).str.removesuffix(".0")
-    before = pd.Series(fit.before[hit]).round(1).astype(str)
-    after = pd.Series(fit.after[hit]).round(1).astype(str)
-    ratio = pd.Series(step).round(2).astype(str)
-    area = pd.Series(fit.area_change[hit]).round(1)
-    area_txt = area.abs().astype(str)
-    up_zh = np.where(area > 0, "增加", "减少")
-    up_en = np.where(area > 0, "rose", "fell")
-    out = pd.DataFrame(
-        {
-            "entity": cust["cons_no"].to_numpy(),
-            "station_id": cust["station_id"].to_numpy(),
-            "area_id": cust["area_id"].to_numpy(),
-            "score": np.abs(np.log(step)) + 0.5,
-            "kwh_at_risk": kwh_at_risk,
-            "money_at_risk": kwh_at_risk * ctx.prices.iloc[rows].to_numpy(),
-        }
-    )
-    out["reason_zh"] = (
-        "换表(" + date + ")后档案倍率" + rec + "疑似未随CT更新：日均电量由" + before + "变为"
-        + after + "（×" + ratio + "），台区损失电量同期" + up_zh + area_txt + "kWh/日，推算倍率约"
-        + implied
-    )  # fmt: skip
-    out["reason_en"] = (
-        "recorded multiplier " + rec + " looks not updated with the CT at the meter replacement on "
-        + date + ": daily kWh " + before + " → " + after + " (×" + ratio + ") while the area's "
-        "unexplained energy " + up_en + " by " + area_txt + " kWh/day; implied multiplier about "
-        + implied
-    )  # fmt: skip
-    out["evidence"] = evidence_column(
-        [
-            {
-                "check": "replacement_step",
-                "replaced_on": d,
-                "recorded": float(r),
-                "previous_meter": float(p),
-                "kwh_per_day_before": round(float(b), 2),
-                "kwh_per_day_after": round(float(a), 2),
-                "step": round(float(s), 4),
-                "area_factor": round(float(f), 4),
-                "implied": round(float(i), 2),
-                "nearest_standard": float(n),
-                "area_change_kwh_per_day": round(float(c), 2),
-                "area_z": round(float(z), 1),
-            }
-            for d, r, p, b, a, s, f, i, n, c, z in zip(
-                date, rep.recorded[hit], rep.previous[hit], fit.before[hit], fit.after[hit], step,
-                fit.factor[hit], fit.implied[hit], fit.standard[hit], fit.area_change[hit],
-                fit.area_z[hit], strict=True,
-            )
-        ]
-    )  # fmt: skip
-    return out

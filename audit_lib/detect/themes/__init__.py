@@ -15,20 +15,17 @@ import pandas as pd
 
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.themes.area_line_loss import detect_area_line_loss
-from audit_lib.detect.themes.billing import (
-    detect_arrears,
-    detect_over_capacity,
-    detect_tariff_misapplication,
-)
-from audit_lib.detect.themes.consumption import (
-    detect_consumption_drop,
-    detect_meter_events,
-    detect_peer_low,
-    detect_zero_consumption,
-)
+from audit_lib.detect.themes.arrears import detect_arrears
+from audit_lib.detect.themes.consumption_drop import detect_consumption_drop
+from audit_lib.detect.themes.data_quality import detect_data_quality
+from audit_lib.detect.themes.meter_events import detect_meter_events
 from audit_lib.detect.themes.multiplier_anomaly import detect_multiplier_anomaly
-from audit_lib.detect.themes.service import detect_data_quality, detect_repeated_complaints
+from audit_lib.detect.themes.over_capacity import detect_over_capacity
+from audit_lib.detect.themes.peer_low import detect_peer_low
+from audit_lib.detect.themes.repeated_complaints import detect_repeated_complaints
+from audit_lib.detect.themes.tariff_misapplication import detect_tariff_misapplication
 from audit_lib.detect.themes.theft_suspicion import detect_theft_suspicion
+from audit_lib.detect.themes.zero_consumption import detect_zero_consumption
 from audit_lib.themes.catalogue import Theme
 
 ThemeDetector = Callable[[DetectionContext, Theme], pd.DataFrame]

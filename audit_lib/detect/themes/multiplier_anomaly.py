@@ -22,12 +22,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from audit_lib.data.balance import area_balance
 from audit_lib.data.ct_ratios import pt_ratio, standard_multipliers
 from audit_lib.detect.context import DetectionContext
 from audit_lib.detect.findings import evidence_column
 from audit_lib.detect.scoring.balance_fit import BalanceFit, balance_fit
-from audit_lib.detect.scoring.replacement import detect_replacement_steps
-from audit_lib.detect.themes.area_line_loss import area_balance
+from audit_lib.detect.scoring.replacement import GAP_DAYS, Replaced, StepFit, confirmed_steps
 from audit_lib.themes.catalogue import Theme
 
 
@@ -171,6 +171,83 @@ def _hits(
             for r, s, c, b, zz, sr, sh, al in zip(
                 recorded, standard, ct_ratio, ratio, fit.z[hit], seg, fit.share[hit],
                 fit.alone[hit], strict=True,
+            )
+        ]
+    )  # fmt: skip
+    return out
+
+
+def detect_replacement_steps(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
+    """Hits (the theme's columns) of customers whose readings stepped at a meter replacement
+    by a standard ratio that their area's balance confirms."""
+    rep, fit, hit = confirmed_steps(ctx, theme)
+    if not hit.any():
+        return pd.DataFrame()
+    return _step_hits(ctx, rep, fit, hit)
+
+
+def _step_hits(ctx: DetectionContext, rep: Replaced, fit: StepFit, hit: np.ndarray) -> pd.DataFrame:
+    rows, step = rep.rows[hit], fit.step[hit]
+    cust = ctx.customers.iloc[rows]
+    since = np.maximum(
+        rep.day[hit] + GAP_DAYS, int(np.sum(ctx.matrix.dates < pd.Timestamp(ctx.start)))
+    )
+    days = np.arange(len(ctx.matrix.dates))[None, :]
+    recorded_kwh = np.where(
+        (days >= since[:, None]) & ctx.open_mask[rows], np.nan_to_num(ctx.matrix.values[rows]), 0.0
+    ).sum(1)
+    kwh_at_risk = np.maximum(recorded_kwh * (1.0 / step - 1.0), 0.0)
+    date = pd.Series(rep.date[hit]).dt.strftime("%Y-%m-%d")
+    rec = pd.Series(rep.recorded[hit]).round(2).astype(str).str.removesuffix(".0")
+    implied = pd.Series(fit.standard[hit]).round(2).astype(str).str.removesuffix(".0")
+    before = pd.Series(fit.before[hit]).round(1).astype(str)
+    after = pd.Series(fit.after[hit]).round(1).astype(str)
+    ratio = pd.Series(step).round(2).astype(str)
+    area = pd.Series(fit.area_change[hit]).round(1)
+    area_txt = area.abs().astype(str)
+    up_zh = np.where(area > 0, "增加", "减少")
+    up_en = np.where(area > 0, "rose", "fell")
+    out = pd.DataFrame(
+        {
+            "entity": cust["cons_no"].to_numpy(),
+            "station_id": cust["station_id"].to_numpy(),
+            "area_id": cust["area_id"].to_numpy(),
+            "score": np.abs(np.log(step)) + 0.5,
+            "kwh_at_risk": kwh_at_risk,
+            "money_at_risk": kwh_at_risk * ctx.prices.iloc[rows].to_numpy(),
+        }
+    )
+    out["reason_zh"] = (
+        "换表(" + date + ")后档案倍率" + rec + "疑似未随CT更新：日均电量由" + before + "变为"
+        + after + "（×" + ratio + "），台区损失电量同期" + up_zh + area_txt + "kWh/日，推算倍率约"
+        + implied
+    )  # fmt: skip
+    out["reason_en"] = (
+        "recorded multiplier " + rec + " looks not updated with the CT at the meter replacement on "
+        + date + ": daily kWh " + before + " → " + after + " (×" + ratio + ") while the area's "
+        "unexplained energy " + up_en + " by " + area_txt + " kWh/day; implied multiplier about "
+        + implied
+    )  # fmt: skip
+    out["evidence"] = evidence_column(
+        [
+            {
+                "check": "replacement_step",
+                "replaced_on": d,
+                "recorded": float(r),
+                "previous_meter": float(p),
+                "kwh_per_day_before": round(float(b), 2),
+                "kwh_per_day_after": round(float(a), 2),
+                "step": round(float(s), 4),
+                "area_factor": round(float(f), 4),
+                "implied": round(float(i), 2),
+                "nearest_standard": float(n),
+                "area_change_kwh_per_day": round(float(c), 2),
+                "area_z": round(float(z), 1),
+            }
+            for d, r, p, b, a, s, f, i, n, c, z in zip(
+                date, rep.recorded[hit], rep.previous[hit], fit.before[hit], fit.after[hit], step,
+                fit.factor[hit], fit.implied[hit], fit.standard[hit], fit.area_change[hit],
+                fit.area_z[hit], strict=True,
             )
         ]
     )  # fmt: skip

@@ -23,7 +23,7 @@ from audit_lib.db import create_engine, session_factory
 from audit_lib.errors import AuditError, ConfigError
 from audit_lib.tasks.service import get_user
 from audit_lib.ui.i18n import label, role_label, ui_lang
-from audit_lib.ui.server.identity import current_user
+from audit_lib.ui.user import current_user
 
 if TYPE_CHECKING:
     from audit_lib.data.access import Mart
@@ -114,7 +114,7 @@ class AppBase:
         lang: str | None = None,
         **kwargs: Any,
     ) -> T | ErrorApp:
-        """The app for the server's authenticated user (see :mod:`audit_lib.ui.server.identity`).
+        """The app for the server's authenticated user (see :mod:`audit_lib.ui.user`).
 
         The kernel serves this one app, so warnings are silenced for good: they would show
         file paths and code on the page; log records go to the server log (the kernel

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit_lib.data.access import Mart
-from audit_lib.detect.context import parse_period
+from audit_lib.data.periods import parse_period
 from audit_lib.kpi.business import business_indicators, indicator_names
 from audit_lib.kpi.charts import indicator_trends
 from audit_lib.kpi.loop import LOOP_COLUMNS, loop_numbers

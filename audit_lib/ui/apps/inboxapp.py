@@ -2,7 +2,7 @@
 
 :class:`InboxApp` is the common body of the review and handling apps; a subclass names its
 title, its action buttons, optional form widgets and the arguments each action takes. Every
-handler calls :mod:`audit_lib.tasks` (through :mod:`audit_lib.ui.apps.inbox`) and nothing else
+handler calls :mod:`audit_lib.tasks` (through :mod:`audit_lib.tasks.queries`) and nothing else
 decides: role, scope, four-eyes and comment rules are the task service's.
 """
 
@@ -16,11 +16,10 @@ import ipywidgets as widgets
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit_lib.tasks.machine import STATE_LABELS
-from audit_lib.tasks.queries import Page, show_task
+from audit_lib.tasks.queries import SORTS, Page, TaskFilter, list_tasks, show_task, task_choices
 from audit_lib.tasks.service import act, commit_or_conflict
 from audit_lib.ui.apps.base import AppBase
 from audit_lib.ui.apps.charts import EvidenceChart
-from audit_lib.ui.apps.inbox import SORTS, InboxFilter, inbox_choices, list_inbox
 from audit_lib.ui.apps.taskview import customer_card, task_html
 from audit_lib.ui.i18n import action_label, label, state_label
 
@@ -59,7 +58,7 @@ class InboxApp(AppBase):
     def _build(self) -> None:
         lang = self.lang
         with self.factory() as session:
-            choices = inbox_choices(session, self.user)
+            choices = task_choices(session, self.user)
         every = [(label("all", lang), None)]
         self.bureau_filter = widgets.Dropdown(
             options=every + [(b, b) for b in choices["bureaus"]], description=label("bureau", lang)
@@ -145,9 +144,9 @@ class InboxApp(AppBase):
         self.comment.value = ""
 
     # ------------------------------------------------------------------ state
-    def current_filter(self) -> InboxFilter:
+    def current_filter(self) -> TaskFilter:
         """The inbox filter the widgets describe."""
-        return InboxFilter(
+        return TaskFilter(
             bureau=self.bureau_filter.value,
             state=self.state_filter.value,
             theme=self.theme_filter.value,
@@ -163,7 +162,7 @@ class InboxApp(AppBase):
 
     def _load_page(self) -> None:
         with self.factory() as session:
-            page = list_inbox(
+            page = list_tasks(
                 session,
                 self.user,
                 self.current_filter(),

@@ -52,13 +52,6 @@ def mask_id(value: str | None) -> str:
 MASKERS = {"name": mask_name, "phone": mask_phone, "id_no": mask_id}
 
 
-def mask_value(field: str, value: str | None, role: str) -> str:
-    """``value`` of personal ``field`` as ``role`` may see it."""
-    if may_see(role, field):
-        return value or ""
-    return MASKERS[field](value)
-
-
 def _stars(n: pd.Series) -> pd.Series:
     return pd.Series("*", index=n.index, dtype="string").str.repeat(n.astype(int).tolist())
 

@@ -1,12 +1,7 @@
-"""Who is using an app: the authenticated user of the server the app runs in.
+"""Who is signed in to the server: token sign-in for a standalone ``audit serve``.
 
-The user name is never read from the query string or from a widget the user can edit. It
-comes from, in this order:
-
-1. the Voila server: ``audit serve`` authenticates the request (jupyter_server's identity
-   provider) and its prelaunch hook (:func:`audit_lib.ui.server.serve.prelaunch_hook`) injects
-   ``set_server_user(<name>)`` into the notebook's first cell before the kernel runs it;
-2. JupyterHub: a single-user server runs with ``JUPYTERHUB_USER`` set by the hub.
+The kernel learns the user from the server (:mod:`audit_lib.ui.user`): the prelaunch hook
+(:func:`audit_lib.ui.server.serve.prelaunch_hook`) injects it into the app's first cell.
 
 Standalone server (no JupyterHub): :class:`TokenMapIdentityProvider` maps secret tokens to
 workbench users. The map is a JSON file named by ``AUDIT_UI_TOKENS``::
@@ -25,79 +20,17 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.identity import IdentityProvider, User
 from traitlets import Unicode
 
-from audit_lib.errors import ConfigError, PermissionDenied
+from audit_lib.errors import ConfigError
+from audit_lib.ui.user import USER_NAME
 
 TOKENS_ENV = "AUDIT_UI_TOKENS"
-HUB_USER_ENV = "JUPYTERHUB_USER"
 MIN_TOKEN_LENGTH = 16
-USER_NAME = re.compile(r"^[\w.@-]{1,64}$")
-
-APP_ROLES: dict[str, frozenset[str]] = {
-    "task_review": frozenset({"reviewer", "city_auditor", "bureau_auditor", "admin"}),
-    "task_handling": frozenset({"station_handler", "bureau_auditor", "city_auditor"}),
-    "dashboard": frozenset(
-        {
-            "reviewer",
-            "city_auditor",
-            "bureau_auditor",
-            "station_handler",
-            "theme_owner",
-            "admin",
-        }
-    ),
-}
-APP_TITLES: dict[str, tuple[str, str]] = {
-    "task_review": ("稽查任务审核", "Audit task review"),
-    "task_handling": ("稽查任务处理", "Audit task handling"),
-    "dashboard": ("运营展示与稽查闭环", "Operations display and audit loop"),
-}
-
-_server_user: str | None = None
-
-
-def check_user_name(name: str) -> str:
-    """Return ``name`` if it is a plausible user name (letters, digits, ``_.@-``)."""
-    if not isinstance(name, str) or not USER_NAME.match(name):
-        raise PermissionDenied(f"无效的用户名 invalid user name {name!r}")
-    return name
-
-
-def set_server_user(name: str) -> None:
-    """Record the user the server authenticated (called by code the server injects)."""
-    global _server_user
-    _server_user = check_user_name(name)
-
-
-def current_user() -> str:
-    """The authenticated user of this kernel's server.
-
-    Raises
-    ------
-    PermissionDenied
-        If no server identity is known (the app was not opened through ``audit serve`` or
-        JupyterHub).
-    """
-    if _server_user is not None:
-        return _server_user
-    hub = os.environ.get(HUB_USER_ENV)
-    if hub:
-        return check_user_name(hub)
-    raise PermissionDenied(
-        "未登录：请通过 audit serve 或 JupyterHub 打开应用 "
-        "(no authenticated user: open the app through audit serve or JupyterHub)"
-    )
-
-
-def apps_for(role: str) -> list[str]:
-    """The apps a role may open, in display order."""
-    return [app for app, roles in APP_ROLES.items() if role in roles]
 
 
 def load_token_map(path: str | Path | None = None) -> dict[str, str]:

@@ -35,7 +35,7 @@ from tornado import web
 from traitlets import Float, Integer, List, Unicode
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 
-from audit_lib.ui.server.identity import APP_ROLES
+from audit_lib.ui.registry import APPS
 
 _LAUNCHING: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "audit_launching_user", default=None
@@ -72,7 +72,7 @@ class AuditKernelManager(AsyncMappingKernelManager):
 
     pool_size = Integer(1, config=True, help="started kernels kept ready per app (0: none)")
     pool_apps = List(
-        Unicode(), default_value=sorted(APP_ROLES), config=True, help="app folders with a pool"
+        Unicode(), default_value=sorted(APPS), config=True, help="app folders with a pool"
     )
     fill_delay = Float(5.0, config=True, help="seconds before replacing a kernel taken")
 
@@ -182,7 +182,10 @@ class AuditKernelManager(AsyncMappingKernelManager):
         client.start_channels()
         try:
             await client.wait_for_ready(timeout=120)
-            code = f"__import__('audit_lib.ui.server.warmup').ui.warmup.warm({json.dumps(path)})"
+            code = (
+                "__import__('importlib').import_module('audit_lib.ui.server.warmup')"
+                f".warm({json.dumps(path)})"
+            )
             reply = await client.execute_interactive(
                 code, silent=True, store_history=False, timeout=300, output_hook=lambda _m: None
             )

@@ -34,19 +34,15 @@ from tornado import web
 from tornado.ioloop import IOLoop
 from voila.app import Voila
 
+from audit_lib.db import create_engine, session_factory
 from audit_lib.errors import AuditError
 from audit_lib.tasks.models import User
 from audit_lib.tasks.service import get_task, get_user
-from audit_lib.ui.apps.base import connect
 from audit_lib.ui.i18n import label, role_label, ui_lang
-from audit_lib.ui.server.identity import (
-    APP_ROLES,
-    APP_TITLES,
-    TOKENS_ENV,
-    apps_for,
-    check_user_name,
-)
+from audit_lib.ui.registry import apps_for, may_open
+from audit_lib.ui.server.identity import TOKENS_ENV
 from audit_lib.ui.server.kernels import OwnedShutdownHandler, launching_as
+from audit_lib.ui.user import check_user_name
 
 APPS_DIR = Path("voila_apps")
 MAX_KERNELS_ENV = "AUDIT_UI_MAX_KERNELS"
@@ -98,7 +94,7 @@ def voila_argv(
 
 @cache
 def _factory() -> sessionmaker[Session]:
-    return connect(None)
+    return session_factory(create_engine(None))
 
 
 def _user_of(handler: Any) -> User:
@@ -122,7 +118,7 @@ def prelaunch_hook(req: Any, notebook: Any, cwd: str) -> Any:
     """Check the user may open this app and inject their identity into the first cell."""
     user = _user_of(req)
     app = Path(cwd).name
-    if app not in APP_ROLES or user.role not in APP_ROLES[app]:
+    if not may_open(user.role, app):
         raise web.HTTPError(403, f"role {user.role} may not open {app}")
     km = req.kernel_manager
     running = km.owned_count() if hasattr(km, "owned_count") else len(km.list_kernel_ids())
@@ -131,8 +127,7 @@ def prelaunch_hook(req: Any, notebook: Any, cwd: str) -> Any:
     launching_as(user.name)
     _ = req.xsrf_token  # sets the _xsrf cookie that Voila's page-leave shutdown sends back
     inject = (
-        "import audit_lib.ui.server.identity as _audit_identity\n"
-        f"_audit_identity.set_server_user({user.name!r})\n"
+        f"import audit_lib.ui.user as _audit_user\n_audit_user.set_server_user({user.name!r})\n"
     )
     for cell in notebook.cells:
         if cell.cell_type == "code":
@@ -149,10 +144,10 @@ class LandingHandler(JupyterHandler):
         """Render the list of apps."""
         user = _user_of(self)
         lang = ui_lang(None)
-        i = 0 if lang == "zh" else 1
         items = "".join(
-            f"<li><a class='audit-app-link' id='app-{app}' "
-            f"href='{self.base_url}voila/render/{app}/{app}.ipynb'>{APP_TITLES[app][i]}</a></li>"
+            f"<li><a class='audit-app-link' id='app-{app.name}' "
+            f"href='{self.base_url}voila/render/{app.name}/{app.name}.ipynb'>{app.title(lang)}</a>"
+            "</li>"
             for app in apps_for(user.role)
         )
         who = f"{html.escape(user.name)} · {html.escape(role_label(user.role, lang))}"
@@ -257,17 +252,3 @@ def serve(argv: list[str], env: dict[str, str]) -> None:
     if TOKENS_ENV not in os.environ:
         raise AuditError(f"{TOKENS_ENV} is not set")
     AuditVoila.launch_instance(argv=argv)
-
-
-HEADLESS_CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-"""Flags for driving Debian's Chromium headless against ``audit serve`` on a closed network
-(without the background-networking flags it keeps trying to reach outside hosts)."""

@@ -12,23 +12,18 @@ from __future__ import annotations
 import importlib
 import os
 
-# What each app imports when its first cell runs (and, when a mart is configured, the
-# evidence chart's slow imports, which the app would otherwise load in the background).
-APP_MODULES: dict[str, tuple[str, ...]] = {
-    "task_review": ("audit_lib.ui.apps.review",),
-    "task_handling": ("audit_lib.ui.apps.handling",),
-    "dashboard": ("audit_lib.ui.apps.dashboard",),
-}
-CHART_APPS = frozenset({"task_review", "task_handling"})
+from audit_lib.ui.registry import APPS
 
 
 def warm(app: str) -> list[str]:
-    """Import the modules of ``app`` (a key of :data:`APP_MODULES`); return their names."""
-    names = list(APP_MODULES.get(app, ()))
-    if app in CHART_APPS and os.environ.get("AUDIT_MART"):
-        from audit_lib.ui.apps.charts import SLOW_IMPORTS
-
-        names += SLOW_IMPORTS
+    """Import the modules of ``app`` (a name of :data:`audit_lib.ui.registry.APPS`) and, when a
+    mart is configured, its evidence chart's slow imports; return their names."""
+    spec = APPS.get(app)
+    if spec is None:
+        return []
+    names = list(spec.warm_modules)
+    if os.environ.get("AUDIT_MART"):
+        names += spec.chart_modules
     for name in names:
         importlib.import_module(name)
     return names

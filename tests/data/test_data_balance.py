@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit_lib.data.access import Mart
+from audit_lib.data.balance import supply_matrix
 from audit_lib.demo.generate import DemoConfig, generate_demo
 from audit_lib.detect.context import DetectionContext
-from audit_lib.detect.themes.area_line_loss import supply_matrix
 
 START = dt.date(2024, 1, 1)
 
