@@ -8,7 +8,7 @@ DEMO_DIR ?= demo
 DEMO_ARGS ?= --bureaus 5 --customers 20000 --days 730 --start 2024-01-01 --seed 7
 DEMO_PERIOD ?= 2025-01..2025-12
 
-.PHONY: demo test install fonts sysdeps lint typecheck pytest clean-demo lock
+.PHONY: demo test quick install fonts sysdeps lint typecheck pytest clean-demo lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,11 @@ sysdeps: fonts
 	  echo "installing Debian chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+## ruff, and the architecture of docs/architecture.md (import-linter's contracts in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install
 	$(BIN)/mypy
@@ -52,6 +54,10 @@ pytest: install sysdeps
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+## The quick subset for iterating: lint, types, and the tests not marked slow or browser.
+quick: lint typecheck
+	$(BIN)/pytest -m "not slow and not browser"
 
 demo: install fonts
 	$(BIN)/audit demo-data --out $(DEMO_DIR) $(DEMO_ARGS)

@@ -156,7 +156,8 @@ def tasks_show(task_id: int, as_json: bool, as_user: str, db_url: str | None) ->
     click.echo(f"  {view['title_zh']}\n  {view['title_en']}")
     click.echo(f"  {view['bureau']} / {view['station_id']}  {view['entity_kind']} {view['entity']}")
     click.echo(
-        f"  priority {view['priority']:.1f}  due {view['due_at']}  notebook {view['notebook']}"
+        f"  priority {view['priority']:.1f}  due {view['due_at']}  "
+        f"time limit {view['deadline_at']}  notebook {view['notebook']}"
     )
     click.echo(f"  outcome {view['outcome']}")
     for f in view["findings"]:

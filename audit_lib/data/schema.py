@@ -419,6 +419,12 @@ FINDINGS = Table(
         _c("period_end", D32),
         _c("score", F64, doc="higher = more suspicious; comparable within a theme"),
         _c("severity", STR, doc="one of SEVERITIES"),
+        _c(
+            "deadline_days",
+            I32,
+            nullable=True,
+            doc="days a task this finding raises may take from being raised to its archive",
+        ),
         _c("kwh_at_risk", F64, nullable=True),
         _c("money_at_risk", F64, nullable=True, doc="元, kWh × applicable price, where estimable"),
         _c("reason_zh", STR, doc="one line a reviewer can read, in Chinese"),

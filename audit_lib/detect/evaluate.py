@@ -5,13 +5,30 @@ al. 2018 on the SGCC data)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
-from audit_lib.data.schema import LEGIT_KINDS, THEFT_KINDS
+from audit_lib.data.schema import DQ_KINDS, LEGIT_KINDS, THEFT_KINDS
 from audit_lib.detect.scoring.metrics import ranking_report
 from audit_lib.themes.catalogue import CATALOGUE
+
+THEME_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "zero_consumption": ("zero_while_active",),
+        "theft_suspicion": THEFT_KINDS,
+        "tariff_misapplication": ("tariff_invalid_for_class", "bill_amount_mismatch"),
+        "multiplier_anomaly": ("wrong_multiplier", "multiplier_not_updated"),
+        "over_capacity": ("over_capacity",),
+        "arrears": ("arrears",),
+        "repeated_complaints": ("repeated_complaints",),
+        "data_quality": DQ_KINDS,
+    }
+)
+"""Which kinds of the truth table (:data:`audit_lib.data.schema.TRUTH_KINDS`) each theme is
+meant to find; themes absent here are not scored against the truth."""
 
 
 def truth_in_period(truth: pd.DataFrame, bureau: str, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -34,10 +51,11 @@ def theme_scores(findings: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     for theme in CATALOGUE.values():
-        if not theme.truth_kinds:
+        kinds = THEME_KINDS.get(theme.id, ())
+        if not kinds:
             continue
         got = findings.loc[findings["theme_id"] == theme.id, ["bureau", "entity"]]
-        want = truth.loc[truth["kind"].isin(theme.truth_kinds), ["bureau", "entity"]]
+        want = truth.loc[truth["kind"].isin(kinds), ["bureau", "entity"]]
         got_set = set(map(tuple, got.to_numpy()))
         want_set = set(map(tuple, want.drop_duplicates().to_numpy()))
         tp = len(got_set & want_set)
@@ -62,7 +80,7 @@ def kind_recall(findings: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     for theme in CATALOGUE.values():
         got = findings.loc[findings["theme_id"] == theme.id, ["bureau", "entity"]]
         got_set = set(map(tuple, got.to_numpy()))
-        for kind in theme.truth_kinds:
+        for kind in THEME_KINDS.get(theme.id, ()):
             want = truth.loc[truth["kind"] == kind, ["bureau", "entity"]].drop_duplicates()
             if want.empty:
                 continue

@@ -113,6 +113,7 @@ def make_findings(
     out["period_end"] = period_end
     out["score"] = hits["score"].astype(float)
     out["severity"] = hits.get("severity", theme.severity)
+    out["deadline_days"] = theme.deadline_days  # the theme's time limit (限时稽查) for its tasks
     for col in ("kwh_at_risk", "money_at_risk"):
         out[col] = hits[col].astype(float) if col in hits else np.nan
     out["reason_zh"] = hits["reason_zh"].astype(str)

@@ -6,22 +6,74 @@ display it.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import ParamSpec
+
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from audit_lib.kpi.business import INDICATORS
 
-# CJK fonts are not always installed: fall back silently to the English label.
-plt.rcParams["font.sans-serif"] = [
-    "Noto Sans CJK SC",
-    "WenQuanYi Zen Hei",
-    "SimHei",
-    "DejaVu Sans",
-]
-plt.rcParams["axes.unicode_minus"] = False
+CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei")
+"""Fonts with Chinese glyphs, the first installed one is used (Debian: fonts-wqy-zenhei)."""
+FALLBACK_FONT = "DejaVu Sans"  # matplotlib's own: Latin, digits, the minus sign
+P = ParamSpec("P")
 
 
+@functools.cache
+def font_family() -> tuple[str, ...]:
+    """The charts' fonts: the first installed of :data:`CJK_FONTS`, then :data:`FALLBACK_FONT`
+    for the glyphs it lacks. Only installed fonts are named, so matplotlib never warns that
+    one is missing (a warning would reach a report or an app page)."""
+    from matplotlib import font_manager
+
+    fonts = font_manager.fontManager.ttflist
+    names = {f.name for f in fonts}
+    cjk = next((f for f in CJK_FONTS if f in names), None)
+    if cjk is None:
+        return (FALLBACK_FONT,)
+    own = [f for f in fonts if f.name == cjk]
+    if not any(f.weight in (400, "normal", "regular") for f in own):
+        # WenQuanYi Zen Hei ships one weight, 500: matplotlib renders it for "normal" text but
+        # logs a warning each time, which reaches the page. Register that same file at 400.
+        fonts.append(dataclasses.replace(own[0], weight=400))
+    return (cjk, FALLBACK_FONT)
+
+
+def has_chinese_font() -> bool:
+    """Whether a font of :data:`CJK_FONTS` is installed (else labels fall back to English)."""
+    return len(font_family()) > 1
+
+
+def styled(fig: Figure) -> Figure:
+    """``fig`` with the charts' fonts on every text it holds and every tick label it will
+    draw: the figure's own settings, nothing of matplotlib's global state changes."""
+    family = list(font_family())
+    for ax in fig.axes:
+        ax.tick_params(labelfontfamily=family)  # tick labels are made at draw time
+    for text in fig.findobj(Text):
+        text.set_fontfamily(family)
+    return fig
+
+
+def chart(draw: Callable[P, Figure]) -> Callable[P, Figure]:
+    """Decorate a function that draws a figure: it draws inside a matplotlib style context with
+    the charts' fonts (so its layout is measured with them) and its figure is :func:`styled`.
+    Importing a chart module changes no global matplotlib setting."""
+
+    @functools.wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> Figure:
+        with plt.rc_context({"font.family": list(font_family())}):
+            return styled(draw(*args, **kwargs))
+
+    return drawn
+
+
+@chart
 def findings_by_theme(summary: pd.DataFrame) -> Figure:
     """Horizontal bars: findings per theme (from ``DetectionRun.summary()``)."""
     data = summary.sort_values("findings")
@@ -33,6 +85,7 @@ def findings_by_theme(summary: pd.DataFrame) -> Figure:
     return fig
 
 
+@chart
 def money_by_theme(findings: pd.DataFrame) -> Figure:
     """Money at risk per theme (元)."""
     data = findings.groupby("theme_id")["money_at_risk"].sum().sort_values()
@@ -44,6 +97,7 @@ def money_by_theme(findings: pd.DataFrame) -> Figure:
     return fig
 
 
+@chart
 def indicator_trends(indicators: pd.DataFrame, names: list[str] | None = None) -> Figure:
     """Small multiples of monthly indicators (from ``business_indicators``)."""
     names = names or [k for k in INDICATORS if k != "customers"]

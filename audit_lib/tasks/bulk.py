@@ -25,8 +25,8 @@ def _sqlite_value_frame(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_datetime64_any_dtype(col):
             codes, uniques = pd.factorize(col)
             fmt = "%Y-%m-%d" if _is_date(table, str(name)) else SQLITE_DATETIME
-            text = pd.DatetimeIndex(uniques).strftime(fmt).to_numpy(dtype=object)
-            values = pd.Series(text[np.maximum(codes, 0)], index=col.index, dtype=object)
+            text = np.array([*pd.DatetimeIndex(uniques).strftime(fmt), None], dtype=object)
+            values = pd.Series(text[codes], index=col.index, dtype=object)  # -1 (NaT): None
             out[name] = values.where(codes >= 0, None)
         elif pd.api.types.is_bool_dtype(col):
             out[name] = col.astype("int64")

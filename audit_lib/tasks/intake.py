@@ -12,13 +12,15 @@ Which task a finding goes to (the rule, in this order):
 3. Otherwise, if a task with the finding's ``task_key`` (``kind|entity|start|end``, unique in
    the database) exists — a closed task of the same period — the finding is linked to it.
 4. Otherwise the findings of one entity and period in the batch become one new task
-   (state ``new``); its priority is score × money at risk. Once the entity's task is archived
+   (state ``new``); its priority is score × money at risk, and its time limit (限时稽查,
+   ``deadline_at``) is the strictest ``deadline_days`` of its findings (each theme's, carried
+   in the findings frame) from the moment it is raised. Once the entity's task is archived
    or cancelled, the next period's findings open a new task.
 
 A task that gets new findings is brought up to date in SQL, in bulk, from all its linked
 findings: ``n_findings``, themes, score (max), money and kWh at risk (sums), priority,
 severity (highest) and title; its ``version`` is incremented (an open form on it becomes
-stale) and a ``link_findings`` event is logged. A task keeps the period it was opened for.
+stale) and a ``link_findings`` event is logged. A task keeps the period and the time limit it was opened with.
 Everything happens in the caller's transaction: a batch is wholly there or wholly absent.
 """
 
@@ -80,7 +82,7 @@ FINDING_COLUMNS = [
     "notebook",
 ]
 CREATE_ROLES = frozenset({"city_auditor", "bureau_auditor", "admin"})
-REQUIRED = [c.name for c in FINDINGS.columns]
+COLUMNS = [c.name for c in FINDINGS.columns]
 NOT_NULL = [c.name for c in FINDINGS.columns if not c.nullable]
 Progress = Callable[[str, int, int], None]
 UNIT = "\x1f"  # separator of values sent as one text (cannot occur in ids or keys)
@@ -98,10 +100,10 @@ class IntakeResult:
 
 def validate_findings(findings: pd.DataFrame, source: str = "findings") -> pd.DataFrame:
     """Check columns, nulls, severities, periods and duplicates; return a normalised copy."""
-    missing = [c for c in REQUIRED if c not in findings.columns]
+    missing = [c for c in NOT_NULL if c not in findings.columns]
     if missing:
         raise SchemaError(f"findings lack columns {missing}", file=source, field=missing[0])
-    df = findings[REQUIRED].reset_index(drop=True)
+    df = findings.reindex(columns=COLUMNS).reset_index(drop=True)  # absent optional: empty
     for col in NOT_NULL:
         bad = np.flatnonzero(df[col].isna().to_numpy())
         if bad.size:
@@ -124,8 +126,12 @@ def validate_findings(findings: pd.DataFrame, source: str = "findings") -> pd.Da
     dup = np.flatnonzero(df["finding_id"].duplicated().to_numpy())
     if dup.size:
         raise DataError("duplicate finding_id", file=source, field="finding_id", row=int(dup[0]))
-    for col in ("score", "kwh_at_risk", "money_at_risk"):
+    for col in ("score", "kwh_at_risk", "money_at_risk", "deadline_days"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    bad = np.flatnonzero((df["deadline_days"] <= 0).to_numpy())
+    if bad.size:
+        raise DataError("deadline_days must be > 0", file=source, field="deadline_days",
+                        row=int(bad[0]))  # fmt: skip
     return df
 
 
@@ -186,6 +192,7 @@ def group_findings(df: pd.DataFrame) -> pd.DataFrame:
     out["money_at_risk"] = grouped["money_at_risk"].sum(min_count=1).fillna(0.0).to_numpy()
     out["kwh_at_risk"] = grouped["kwh_at_risk"].sum(min_count=1).fillna(0.0).to_numpy()
     out["n_findings"] = grouped.size().to_numpy()
+    out["deadline_days"] = grouped["deadline_days"].min().to_numpy()  # the strictest theme's
     out["_sev"] = grouped["_sev"].max().to_numpy()
     out["themes"] = join_themes(codes, df["theme_id"], n_groups)
     out["severity"] = np.asarray(SEVERITIES, dtype=object)[out["_sev"].to_numpy()]
@@ -403,6 +410,7 @@ def _insert_tasks(
     frame["priority"] = frame["priority"].fillna(0.0)
     frame["due_at"] = stamp + pd.to_timedelta(days, unit="D")
     frame["near_at"] = stamp + pd.to_timedelta(days * 0.8, unit="D")
+    frame["deadline_at"] = stamp + pd.to_timedelta(fresh["deadline_days"], unit="D")
     constants: dict[str, int | str | bool] = {
         "version": 1,
         "state": "new",

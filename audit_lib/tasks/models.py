@@ -93,6 +93,8 @@ class Task(Base):
     state_entered_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     due_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     near_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    """The task's time limit (限时稽查): raised + its themes' strictest ``deadline_days``."""
     near_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     dispatched_by: Mapped[str | None] = mapped_column(String(64))

@@ -34,6 +34,7 @@ LIST_COLUMNS = (
     "money_at_risk",
     "severity",
     "due_at",
+    "deadline_at",
     "escalation_level",
     "version",
     "title_zh",

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
-from audit_lib.data.schema import DQ_KINDS, THEFT_KINDS
 from audit_lib.errors import ConfigError
 
 Family = Literal["business", "resource", "data_quality"]
@@ -39,11 +38,11 @@ class Theme:
     severity
         Default severity of a hit (``low`` / ``medium`` / ``high``).
     deadline_days
-        Days a task raised by this theme may take from dispatch to archive (限时稽查).
+        Days a task raised by this theme may take from being raised to its archive (限时稽查):
+        it travels in the findings frame, and a task's time limit (``deadline_at``) is the
+        strictest of its findings'.
     params
         Typed detector parameters (thresholds, windows).
-    truth_kinds
-        Kinds of the demo truth table this theme is meant to find (for evaluation).
     """
 
     id: str
@@ -55,7 +54,6 @@ class Theme:
     severity: str
     deadline_days: int
     params: Mapping[str, float | int | str] = field(default_factory=dict)
-    truth_kinds: tuple[str, ...] = ()
 
     def param(self, name: str) -> float:
         """A numeric parameter."""
@@ -73,7 +71,6 @@ _THEMES: tuple[Theme, ...] = (
         "medium",
         15,
         {"min_zero_days": 30, "min_history_kwh_per_day": 0.5},
-        ("zero_while_active",),
     ),
     Theme(
         "consumption_drop",
@@ -96,7 +93,6 @@ _THEMES: tuple[Theme, ...] = (
         "low",
         20,
         {"window_days": 90, "max_ratio_to_peers": 0.2, "min_peers": 20},
-        (),
     ),
     Theme(
         "theft_suspicion",
@@ -108,7 +104,6 @@ _THEMES: tuple[Theme, ...] = (
         "high",
         10,
         {"top_share": 0.01, "min_score": 0.0},
-        THEFT_KINDS,
     ),
     Theme(
         "area_line_loss",
@@ -120,7 +115,6 @@ _THEMES: tuple[Theme, ...] = (
         "medium",
         20,
         {"high_loss": 0.08, "negative_loss": -0.01, "min_days": 20},
-        (),
     ),
     Theme(
         "meter_events",
@@ -132,7 +126,6 @@ _THEMES: tuple[Theme, ...] = (
         "medium",
         15,
         {"codes": "ERC27,ERC28,ERC29,ERC30,ERC37", "window_days": 30},
-        (),
     ),
     Theme(
         "tariff_misapplication",
@@ -144,7 +137,6 @@ _THEMES: tuple[Theme, ...] = (
         "high",
         15,
         {"amount_tolerance": 0.01},
-        ("tariff_invalid_for_class", "bill_amount_mismatch"),
     ),
     Theme(
         "multiplier_anomaly",
@@ -166,7 +158,6 @@ _THEMES: tuple[Theme, ...] = (
             "step_standard_tol": 0.1,
             "step_min_z": 4.0,
         },
-        ("wrong_multiplier", "multiplier_not_updated"),
     ),
     Theme(
         "over_capacity",
@@ -178,7 +169,6 @@ _THEMES: tuple[Theme, ...] = (
         "medium",
         20,
         {"over_ratio": 1.05, "power_factor": 0.9},
-        ("over_capacity",),
     ),
     Theme(
         "arrears",
@@ -190,7 +180,6 @@ _THEMES: tuple[Theme, ...] = (
         "low",
         30,
         {"overdue_days": 30, "min_amount": 1.0},
-        ("arrears",),
     ),
     Theme(
         "repeated_complaints",
@@ -202,7 +191,6 @@ _THEMES: tuple[Theme, ...] = (
         "low",
         15,
         {"window_days": 90, "min_complaints": 3},
-        ("repeated_complaints",),
     ),
     Theme(
         "data_quality",
@@ -214,7 +202,6 @@ _THEMES: tuple[Theme, ...] = (
         "low",
         10,
         {"min_missing_days": 3, "min_missing_supply_days": 1},
-        DQ_KINDS,
     ),
 )
 

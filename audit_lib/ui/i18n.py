@@ -22,6 +22,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "user": ("当前用户", "Signed in as"),
     "bureau": ("供电局", "Bureau"),
     "state": ("状态", "State"),
+    "time_limit": ("办结时限", "Time limit"),
     "theme": ("稽查主题", "Theme"),
     "min_priority": ("最低优先级", "Min. priority"),
     "overdue": ("仅超期", "Overdue only"),

@@ -22,7 +22,13 @@ from audit_lib.data.balance import LOSS_CLASSES, monthly_loss
 from audit_lib.data.periods import parse_period
 from audit_lib.data.quality import hits_in_period, run_checks
 from audit_lib.detect.context import DetectionContext
-from audit_lib.detect.evaluate import theft_ranking, theme_scores, truth_in_period
+from audit_lib.detect.evaluate import (
+    THEME_KINDS,
+    kind_recall,
+    theft_ranking,
+    theme_scores,
+    truth_in_period,
+)
 from audit_lib.detect.run import DetectionRun, detect
 from audit_lib.detect.scoring.evidence import explain, explain_top
 from audit_lib.errors import ConfigError, DataError
@@ -245,9 +251,9 @@ def load_truth(mart: str, truth: str, bureau: str, period: str) -> pd.DataFrame:
 def truth_counts(truth: pd.DataFrame) -> pd.DataFrame:
     """Injected (or confirmed) cases per kind, and the themes meant to find each."""
     finders: dict[str, list[str]] = {}
-    for theme in CATALOGUE.values():
-        for kind in theme.truth_kinds:
-            finders.setdefault(kind, []).append(theme.id)
+    for theme_id, kinds in THEME_KINDS.items():
+        for kind in kinds:
+            finders.setdefault(kind, []).append(theme_id)
     counts = truth.groupby("kind")["entity"].nunique().rename("entities").reset_index()
     counts["themes"] = counts["kind"].map(lambda k: ", ".join(finders.get(k, [])) or "—")
     return counts
@@ -261,6 +267,16 @@ def theme_quality(run: DetectionRun, truth: pd.DataFrame) -> pd.DataFrame:
                                      "precision", "recall", "f1"])  # fmt: skip
     scores = theme_scores(run.findings, truth)
     return scores[scores["theme"].isin(list(run.hits))].reset_index(drop=True)
+
+
+def kind_quality(run: DetectionRun, truth: pd.DataFrame) -> pd.DataFrame:
+    """Recall of every theme that was run on each truth kind it targets (a theme can cover
+    several: data quality finds missing, negative, absurd, … readings); empty without a truth
+    table."""
+    if truth.empty:
+        return pd.DataFrame(columns=["theme", "kind", "injected", "hits", "recall"])
+    recall = kind_recall(run.findings, truth)
+    return recall[recall["theme"].isin(list(run.hits))].reset_index(drop=True)
 
 
 def theft_quality(run: DetectionRun, truth: pd.DataFrame) -> pd.DataFrame:

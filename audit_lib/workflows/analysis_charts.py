@@ -15,16 +15,17 @@ from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from statsmodels.tsa.seasonal import STL
 
-import audit_lib.kpi.charts  # noqa: F401  (CJK font fallbacks for the labels)
 from audit_lib.data.balance import area_balance
 from audit_lib.data.schema import THEFT_KINDS
 from audit_lib.detect.run import DetectionRun
 from audit_lib.detect.scoring.metrics import ranked_labels
+from audit_lib.kpi.charts import chart
 from audit_lib.workflows.analysis import customer_evidence, customer_series, pick_customer
 
 RED, BLUE, GREY = "#c0392b", "#2980b9", "#95a5a6"
 
 
+@chart
 def _empty(title: str) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 1.5))
     ax.text(0.5, 0.5, title, ha="center", va="center")
@@ -32,6 +33,7 @@ def _empty(title: str) -> Figure:
     return fig
 
 
+@chart
 def evidence_chart(run: DetectionRun, cons_no: str = "") -> Figure:
     """One customer's daily kWh, its STL trend, the change day and the levels either side
     (default customer: the highest theft score)."""
@@ -53,6 +55,7 @@ def evidence_chart(run: DetectionRun, cons_no: str = "") -> Figure:
     return fig
 
 
+@chart
 def peer_chart(run: DetectionRun, cons_no: str = "") -> Figure:
     """One customer's weekly mean kWh against the median and 25–75 % band of the customers of
     the same class in the bureau (drop vs peers / 与同类用户对比)."""
@@ -78,6 +81,7 @@ def peer_chart(run: DetectionRun, cons_no: str = "") -> Figure:
     return fig
 
 
+@chart
 def loss_rate_chart(table: pd.DataFrame, limits: Mapping[str, float | int | str]) -> Figure:
     """Distribution of the monthly loss rates of the areas, with the class limits
     (:func:`~audit_lib.workflows.analysis.loss_limits`, fractions) drawn in percent."""
@@ -98,6 +102,7 @@ def loss_rate_chart(table: pd.DataFrame, limits: Mapping[str, float | int | str]
     return fig
 
 
+@chart
 def area_loss_chart(run: DetectionRun, table: pd.DataFrame, area_id: str = "") -> Figure:
     """Daily loss rate of one station area (default: the worst of ``table``) with its
     customers' read completeness."""
@@ -125,6 +130,7 @@ def area_loss_chart(run: DetectionRun, table: pd.DataFrame, area_id: str = "") -
     return fig
 
 
+@chart
 def dq_chart(hits: pd.DataFrame) -> Figure:
     """Data-quality hits per check and month (stacked bars)."""
     if hits.empty:
@@ -142,6 +148,7 @@ def dq_chart(hits: pd.DataFrame) -> Figure:
     return fig
 
 
+@chart
 def quality_chart(scores: pd.DataFrame) -> Figure:
     """Precision and recall per theme (from ``theme_quality``)."""
     if scores.empty:
@@ -156,6 +163,7 @@ def quality_chart(scores: pd.DataFrame) -> Figure:
     return fig
 
 
+@chart
 def precision_curve(run: DetectionRun, truth: pd.DataFrame, max_k: int = 200) -> Figure:
     """Precision@k of the theft score for k = 1..``max_k`` (and the share of thieves)."""
     scores = run.extras.get("theft_scores")

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 from audit_lib.detect.scoring.evidence import explain, explain_top
 from audit_lib.detect.scoring.features import shape_features
 from audit_lib.detect.scoring.inject import KINDS, inject_theft
-from audit_lib.detect.scoring.metrics import map_at_k, precision_at_k, precision_recall_f1
+from audit_lib.detect.scoring.metrics import map_at_k, precision_at_k
 from audit_lib.detect.scoring.reasons import build_reasons
 from audit_lib.detect.scoring.supervised import evaluate_blend
 from audit_lib.detect.scoring.theft import TheftDetector, score_matrix, score_readings
@@ -160,9 +160,6 @@ def test_metrics_map_and_precision_at_k() -> None:
     assert precision_at_k(y, s, 3) == pytest.approx(2 / 3)
     assert map_at_k(y, s, 3) == pytest.approx((1 / 1 + 2 / 3) / 2)
     assert map_at_k(y, s, 6) == pytest.approx((1 + 2 / 3 + 3 / 6) / 3)
-    assert precision_recall_f1(y, (s > 0.65).astype(int)) == pytest.approx(
-        {"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3}
-    )
 
 
 def test_supervised_blend_is_evaluated_on_held_out_customers(rng: np.random.Generator) -> None:

@@ -110,11 +110,23 @@ def test_intake_keeps_evidence_links(make_session, rng) -> None:
         (lambda f: f.assign(severity=["low", "bad", "high"]), DataError, "field severity, row 1"),
         (lambda f: f.assign(finding_id=["a", "b", "a"]), DataError, "field finding_id, row 2"),
         (lambda f: f.assign(period_end=pd.Timestamp("2024-01-01")), DataError, "period_end, row 0"),
+        (lambda f: f.assign(deadline_days=[10, 0, 5]), DataError, "deadline_days, row 1"),
     ],
 )
 def test_intake_bad_findings_named_by_field_and_row(rng, mutate, error, where) -> None:
     with pytest.raises(error, match=where):
         validate_findings(mutate(make_findings(3, rng)), source="x.parquet")
+
+
+def test_intake_sets_the_strictest_themes_time_limit(make_session, rng) -> None:
+    f = make_findings(3, rng, per_customer=2)  # two themes per customer
+    f["deadline_days"] = [10, 15, 30, 20, None, None]  # the third: findings of old runs
+    with make_session() as s:
+        tasks_from_findings(s, f, get_user(s, "aud_yz"))
+        s.commit()
+        tasks = s.execute(select(Task).order_by(Task.entity)).scalars().all()
+        limits = [None if t.deadline_at is None else t.deadline_at - t.created_at for t in tasks]
+        assert limits == [pd.Timedelta(days=10), pd.Timedelta(days=20), None]
 
 
 def test_intake_scope_and_role_checked(make_session, rng) -> None:

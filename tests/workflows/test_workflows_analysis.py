@@ -107,6 +107,7 @@ def test_quality_without_truth_is_empty_and_says_so() -> None:
     empty = an.load_truth("mart", str(Path("no") / "truth.parquet"), "YZ", PERIOD)
     assert empty.empty and list(empty.columns) == an.TRUTH_COLUMNS
     assert an.theme_quality(run, empty).empty
+    assert an.kind_quality(run, empty).empty
     assert an.theft_quality(run, empty).empty
     texts = [t.get_text() for t in charts.quality_chart(an.theme_quality(run, empty)).axes[0].texts]
     assert texts == ["no truth table / 无真值表"]
@@ -195,6 +196,9 @@ def test_line_loss_tables_and_evaluation(city: Path) -> None:
     assert counts.loc["wrong_multiplier", "themes"] == "multiplier_anomaly"
     quality = an.theme_quality(run, truth)
     assert quality["theme"].tolist() == ["repeated_complaints"]  # only the themes that ran
+    kinds = an.kind_quality(run, truth)
+    assert kinds[["theme", "kind"]].values.tolist() == [["repeated_complaints"] * 2]
+    assert kinds["hits"].iloc[0] == quality["hits"].iloc[0]  # one kind: the theme's own hits
     assert run.context is not None  # the table starts from the run's own parameters
     run.context.overrides = {"area_line_loss": {"min_days": 10**4}}
     assert (an.area_loss_table(run)["loss_class"] == "not_computable").all()

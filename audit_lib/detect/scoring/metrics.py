@@ -60,16 +60,6 @@ def map_at_k(y_true: np.ndarray, scores: np.ndarray, k: int) -> float:
     return float(np.mean(np.arange(1, len(hits) + 1) / hits))
 
 
-def precision_recall_f1(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Precision, recall and F1 of 0/1 predictions (0 when undefined)."""
-    y, p = _check(y_true, np.asarray(y_pred, dtype=np.float64))
-    tp = float(np.sum((y == 1) & (p == 1)))
-    precision = tp / max(float(np.sum(p == 1)), 1.0)
-    recall = tp / max(float(np.sum(y == 1)), 1.0)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}
-
-
 def ranking_report(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """ROC-AUC, average precision, precision@100 and MAP@100 / MAP@200 in one dict."""
     return {

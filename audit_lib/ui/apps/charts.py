@@ -34,24 +34,17 @@ PRELOAD_DELAY_S = 3.0
 log = logging.getLogger(__name__)
 
 
-CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei")
-
-
-def _cjk_font() -> str | None:
-    """The first installed font of :data:`CJK_FONTS`, if any."""
-    from matplotlib import font_manager
-
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    return next((f for f in CJK_FONTS if f in names), None)
-
-
 def evidence_figure(ev: Evidence, lang: str = "zh") -> Figure:
-    """Draw :class:`Evidence` (labels in English when no CJK font is installed)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.text import Text
+    """Draw :class:`Evidence` (labels in English when no CJK font is installed), with the
+    charts' fonts (:func:`audit_lib.kpi.charts.chart`; pyplot is imported on first use)."""
+    from audit_lib.kpi.charts import chart, has_chinese_font
 
-    cjk = _cjk_font()
-    lang = lang if cjk else "en"
+    return chart(_draw_evidence)(ev, lang if has_chinese_font() else "en")
+
+
+def _draw_evidence(ev: Evidence, lang: str) -> Figure:
+    import matplotlib.pyplot as plt
+
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(9, 4.8), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
@@ -84,10 +77,6 @@ def evidence_figure(ev: Evidence, lang: str = "zh") -> Figure:
     if len(ev.loss):
         bottom.plot(pd.to_datetime(ev.loss["date"]), ev.loss["loss_pct"], color="#d35400", lw=1)
     bottom.set_ylabel(label("chart_loss", lang), fontsize=8)
-    if cjk:  # the figure's own fonts: the default one has no Chinese glyphs
-        logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # not on the page
-        for text in fig.findobj(Text):
-            text.set_fontfamily([cjk, "DejaVu Sans"])
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig

@@ -49,9 +49,6 @@ def mask_id(value: str | None) -> str:
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
 
 
-MASKERS = {"name": mask_name, "phone": mask_phone, "id_no": mask_id}
-
-
 def _stars(n: pd.Series) -> pd.Series:
     return pd.Series("*", index=n.index, dtype="string").str.repeat(n.astype(int).tolist())
 

@@ -61,7 +61,13 @@ def task_html(task: dict[str, Any], customer: dict[str, str], lang: str = "zh") 
         f"<p>{label('state', lang)}: <b class='audit-task-state'>"
         f"{html.escape(state_label(task['state'], lang))}</b> · {label('bureau', lang)} "
         f"{html.escape(str(task['bureau']))} · {html.escape(str(task['period_start']))} – "
-        f"{html.escape(str(task['period_end']))} · P={float(task['priority']):.1f}</p>"
+        f"{html.escape(str(task['period_end']))} · P={float(task['priority']):.1f}"
+        + (
+            f" · {label('time_limit', lang)} {html.escape(str(task['deadline_at'])[:10])}"
+            if task.get("deadline_at")
+            else ""
+        )
+        + "</p>"
     )
     if customer:
         head += (

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from audit_lib.data.matrix import ConsumptionMatrix
-from audit_lib.detect.context import DetectionContext
+from audit_lib.data.view import BureauView
 
 
 def test_open_mask_equals_the_date_comparison() -> None:
@@ -22,7 +22,7 @@ def test_open_mask_equals_the_date_comparison() -> None:
     customers = pd.DataFrame({"cons_no": [f"C{i}" for i in range(n)], "open_date": opened,
                               "close_date": closed})  # fmt: skip
     matrix = ConsumptionMatrix(np.zeros((n, days), np.float32), customers.cons_no.to_numpy(), dates)
-    ctx = DetectionContext(None, "B", dt.date(2025, 1, 1), dt.date(2025, 3, 31))  # type: ignore[arg-type]
+    ctx = BureauView(None, "B", dt.date(2025, 1, 1), dt.date(2025, 3, 31))  # type: ignore[arg-type]
     ctx.__dict__.update(customers=customers, matrix=matrix)  # cached properties, preset
     day = dates.values.astype("datetime64[D]")
     start = np.asarray(opened, dtype="datetime64[D]")
@@ -38,7 +38,7 @@ def test_a_shared_input_is_built_once_across_threads() -> None:
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    ctx = DetectionContext(None, "B", dt.date(2025, 1, 1), dt.date(2025, 3, 31))  # type: ignore[arg-type]
+    ctx = BureauView(None, "B", dt.date(2025, 1, 1), dt.date(2025, 3, 31))  # type: ignore[arg-type]
     calls: list[int] = []
     started = threading.Event()
 
