@@ -189,22 +189,6 @@ def test_explain_top_covers_only_the_top_k(
     assert (hits["change_pct"] < -40).all() and len(hits) >= 3
 
 
-def test_predict_positive_equals_predict_proba() -> None:
-    from audit_lib.detect.scoring.theft import _classifier, predict_positive
-
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((3000, 6))
-    x[rng.random(x.shape) < 0.1] = np.nan  # missing values take the node's missing side
-    y = (np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 1]) ** 2 > 0.8).astype(float)
-    model = _classifier(1, min_leaf=5).fit(x, y)
-    new = rng.standard_normal((2000, 6)) * 2.0
-    new[rng.random(new.shape) < 0.1] = np.nan
-    for rows in (x, new):
-        np.testing.assert_array_equal(
-            predict_positive(model, rows), model.predict_proba(rows)[:, 1]
-        )
-
-
 @pytest.mark.parametrize("rows", [1, 2, 7, 8, 1000, 1001])
 def test_nanmedian_columns_equals_numpy(rows: int) -> None:
     import warnings

@@ -18,14 +18,13 @@ from typing import Any
 
 import numba
 import numpy as np
+import pyod.models.hbos as pyod_hbos
 from pyod.models.base import BaseDetector
-from pyod.models.copod import COPOD
-from pyod.models.ecod import ECOD
 from pyod.models.hbos import HBOS
 from pyod.models.iforest import IForest
 from pyod.models.inne import INNE, MIN_FLOAT
 from pyod.models.knn import KNN
-from pyod.utils.utility import MAX_INT, invert_order
+from pyod.utils.utility import MAX_INT, check_parameter, invert_order
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 from sklearn.metrics import euclidean_distances
@@ -33,6 +32,7 @@ from sklearn.utils.extmath import row_norms
 from sklearn.utils.validation import check_array, check_is_fitted, check_random_state
 
 from audit_lib.detect.scoring.base import InputKind, finalise_scores
+from audit_lib.detect.scoring.ecdf import ColumnTails, SharedCOPOD, SharedECOD
 
 NORMALISERS = ("rank", "zscore", "robust")
 COMBINATIONS = ("mean", "max")
@@ -59,22 +59,63 @@ SELECTION = (
 )
 
 
-def enable_hbos_cache() -> None:
-    """Compile pyod's HBOS kernel with numba's on-disk cache (once per process).
+# pyod jit-compiles HBOS's scoring loop without numba's on-disk cache: every new process
+# (each ``audit score`` run) compiles it again. A fresh process's first fit at 10⁶ × 16 took
+# 3.4 s with pyod's, 1.1 s with this copy (a second fit 0.8 s with either:
+# ``benchmarks/bench_library_paths.py``). The same Python function, compiled here with
+# ``cache=True``, is compiled once per machine; pyod's own is left as it is.
+_hbos_kernel: Any = (
+    numba.njit(cache=True, nogil=True)(pyod_hbos._calculate_outlier_scores.py_func)
+    if hasattr(pyod_hbos._calculate_outlier_scores, "py_func")
+    else pyod_hbos._calculate_outlier_scores
+)
 
-    pyod jit-compiles HBOS's scoring loop without ``cache=True``; on a loaded 2-core machine
-    that costs tens of seconds in every new process (each ``audit score`` run). Re-wrapping
-    the same Python function with ``cache=True`` compiles it once per machine.
+
+class CachedHBOS(HBOS):
+    """pyod's HBOS, its scoring loop compiled with numba's on-disk cache.
+
+    ``fit`` and ``decision_function`` are pyod's (the same histograms, the same checks)
+    with pyod's kernel function ``_calculate_outlier_scores`` called through
+    :data:`_hbos_kernel`, a cached compilation of that same function held in this module:
+    the same numbers, without compiling it in every process, and nothing of pyod's module
+    changed. ``n_bins="auto"`` (scored by an uncompiled function in pyod) is pyod's own path.
     """
-    import pyod.models.hbos as hbos_module
-    from numba import njit
 
-    kernel = hbos_module._calculate_outlier_scores
-    if getattr(kernel, "_audit_cached", False) or not hasattr(kernel, "py_func"):
-        return
-    cached = njit(cache=True)(kernel.py_func)
-    cached._audit_cached = True  # type: ignore[attr-defined]
-    hbos_module._calculate_outlier_scores = cached
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> CachedHBOS:
+        """pyod's ``HBOS.fit``: one histogram of ``n_bins`` bins per column, then the rows
+        scored."""
+        if isinstance(self.n_bins, str):
+            return super().fit(X, y)
+        X = check_array(X)
+        self._set_n_classes(y)
+        check_parameter(self.n_bins, low=2, high=np.inf)
+        n_features = X.shape[1]
+        self.hist_ = np.zeros([self.n_bins, n_features])
+        self.bin_edges_ = np.zeros([self.n_bins + 1, n_features])
+        for i in range(n_features):
+            self.hist_[:, i], self.bin_edges_[:, i] = np.histogram(
+                X[:, i], bins=self.n_bins, density=True
+            )
+            # pyod asserts that the sum of width × height is 1
+            if not np.isclose(1, np.sum(self.hist_[:, i] * np.diff(self.bin_edges_[:, i])),
+                              atol=0.1):  # fmt: skip
+                raise AssertionError(f"histogram of column {i} does not sum to 1")
+        self.decision_scores_ = self._scores(X)
+        self._process_decision_scores()
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """pyod's ``HBOS.decision_function``: higher = more anomalous."""
+        if isinstance(self.n_bins, str):
+            return np.asarray(super().decision_function(X))
+        check_is_fitted(self, ["hist_", "bin_edges_"])
+        X = check_array(X)
+        check_parameter(self.n_bins, low=2, high=np.inf)
+        return self._scores(X)
+
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        scores = _hbos_kernel(X, self.bin_edges_, self.hist_, self.n_bins, self.alpha, self.tol)
+        return np.asarray(invert_order(np.sum(scores, axis=1)))
 
 
 def fit_capped(det: Any, base: type[BaseDetector], X: np.ndarray) -> Any:
@@ -129,7 +170,9 @@ class FastIForest(IForest):
     Here the forest is fitted with ``contamination="auto"`` (same trees: the contamination
     only sets the offset), the rows are scored once, and ``offset_`` is set from those
     scores exactly as scikit-learn does. Rows are scored by :func:`_forest_depths`:
-    scikit-learn's numbers, in less time.
+    scikit-learn's numbers, in less time. Fitted on 10⁶ × 16 rows: 2.6 s against pyod's
+    IForest's 6.7 s, the same scores (``benchmarks/bench_library_paths.py``; the tests check
+    them equal to pyod's and scikit-learn's).
     """
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> FastIForest:
@@ -229,9 +272,9 @@ def _forest_depths(
     :data:`FOREST_LANES` rows advance side by side, so the processor overlaps them
     (10⁶ × 16 rows: 2.6 s instead of 3.6 s). Each row adds its trees in order: the same sums.
     Isolation trees are nearly full to their depth; the theft score's boosted trees are not
-    (15 leaves, uneven depths), and walk with an early exit instead
-    (:func:`~audit_lib.detect.scoring.theft._tree_sums`: this walk was slower there, 0.36 s against
-    0.25 s per 10⁵ rows).
+    (15 leaves, uneven depths): this walk was slower there than one with an early exit, and
+    that one gained too little over scikit-learn's own ``predict_proba`` to be kept (see
+    :func:`~audit_lib.detect.scoring.theft._classifier`).
     """
     n = X.shape[0]
     out = np.zeros(n)
@@ -260,7 +303,9 @@ class FastINNE(INNE):
     ``X`` (distances, then NaN masks and an argmin over full-size temporaries): ~200 passes
     over a 10⁶-row table. Here a compiled kernel takes one row at a time, computes its
     squared distances to all centres (the same expansion as scikit-learn's
-    ``euclidean_distances``) and picks, per set, the smallest covering sphere.
+    ``euclidean_distances``) and picks, per set, the smallest covering sphere. Fitted on
+    10⁶ × 16 rows: 5.8 s against pyod's INNE's 41 s (65 CPU s), the same scores
+    (``benchmarks/bench_library_paths.py``; the tests check them against pyod's).
     """
 
     def _fit(self, X: np.ndarray) -> FastINNE:
@@ -425,8 +470,10 @@ def make_member(name: str, *, random_state: int | None = 0, contamination: float
         One of :data:`MEMBER_NAMES` (the members of :data:`DEFAULT_MEMBERS` and of the theft
         score's unsupervised view): ECOD, COPOD, HBOS, IForest, INNE, KNN_mean (mean distance
         to 5 neighbours), KNN_k20 (largest distance, 20 neighbours); the KNNs fit on at most
-        :data:`MAX_KNN_FIT_ROWS` rows. The other candidates of the selection live with it, in
-        ``benchmarks/ensemble_candidates.py``.
+        :data:`MAX_KNN_FIT_ROWS` rows. ECOD and COPOD are pyod's, able to share their column
+        ECDFs (:class:`~audit_lib.detect.scoring.ecdf.SharedECOD`); HBOS is pyod's with its
+        kernel compiled once per machine (:class:`CachedHBOS`). The other candidates of the
+        selection live with it, in ``benchmarks/ensemble_candidates.py``.
     random_state
         Seed for the randomised members.
     contamination
@@ -434,9 +481,9 @@ def make_member(name: str, *, random_state: int | None = 0, contamination: float
     """
     seed, c = random_state, contamination
     factories: dict[str, Any] = {
-        "ECOD": lambda: ECOD(contamination=c),
-        "COPOD": lambda: COPOD(contamination=c),
-        "HBOS": lambda: HBOS(contamination=c),
+        "ECOD": lambda: SharedECOD(contamination=c),
+        "COPOD": lambda: SharedCOPOD(contamination=c),
+        "HBOS": lambda: CachedHBOS(contamination=c),
         "IForest": lambda: FastIForest(contamination=c, random_state=seed),
         "INNE": lambda: FastINNE(contamination=c, random_state=seed),
         "KNN_mean": lambda: SampledKNN(contamination=c, seed=seed or 0, method="mean"),
@@ -444,8 +491,6 @@ def make_member(name: str, *, random_state: int | None = 0, contamination: float
     }
     if name not in factories:
         raise KeyError(f"unknown ensemble member {name!r}; known: {', '.join(factories)}")
-    if name == "HBOS":
-        enable_hbos_cache()
     return factories[name]()
 
 
@@ -581,10 +626,14 @@ class DefaultEnsemble(BaseDetector):
         if self.weights_ is not None and len(self.weights_) != len(names):
             raise ValueError(f"{len(self.weights_)} weights for {len(names)} members")
 
+        tails = ColumnTails()  # ECOD and COPOD sort each column once between them
+
         def fit_member(name: str) -> Any:
             member = make_member(
                 name, random_state=self.random_state, contamination=self.contamination
             )
+            if shares_tails(member):
+                return drop_scratch(member.fit(X, tails=tails))
             return drop_scratch(member.fit(X))
 
         # members are independent (each its own seed): one thread per core fits them, the
@@ -603,13 +652,22 @@ class DefaultEnsemble(BaseDetector):
         """Score new rows with the fitted members (higher = more anomalous)."""
         check_is_fitted(self, ["members_", "decision_scores_"])
         X = check_array(X, dtype=np.float64)
+        tails = ColumnTails()  # the training rows and X, ranked together by ECOD and COPOD
         pairs = [
-            (train, np.asarray(m.decision_function(X)))
+            (train, np.asarray(
+                m.decision_function(X, tails=tails) if shares_tails(m) else m.decision_function(X)
+            ))
             for m, train in zip(self.members_, self.member_train_scores_, strict=True)
-        ]
+        ]  # fmt: skip
         for member in self.members_:
             drop_scratch(member)
         return combine_scores(pairs, self.normaliser, weights=self.weights_, how=self.how_)
+
+
+def shares_tails(member: Any) -> bool:
+    """Whether ``member`` takes a :class:`~audit_lib.detect.scoring.ecdf.ColumnTails`
+    (``tails=``) in ``fit`` and ``decision_function``."""
+    return isinstance(member, SharedECOD | SharedCOPOD)
 
 
 SCRATCH = ("U_l", "U_r", "U_skew", "O")

@@ -41,7 +41,6 @@ from audit_lib.data import absurd
 from audit_lib.detect.kernels.matrix_ops import by_threads
 from audit_lib.detect.kernels.rowstats import nanmedian_columns, row_levels
 from audit_lib.detect.scoring.base import InputKind, finalise_scores
-from audit_lib.detect.scoring.ecdf import shared_ecdfs
 from audit_lib.detect.scoring.ensemble import DefaultEnsemble
 from audit_lib.detect.scoring.features import (
     check_matrix,
@@ -118,11 +117,18 @@ def orient_features(z: np.ndarray, names: list[str]) -> np.ndarray:
 
 def _fit_ensemble(ensemble: DefaultEnsemble, X: np.ndarray) -> DefaultEnsemble:
     """Fit the unsupervised view (in a worker thread: OpenMP limited there too)."""
-    with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"), shared_ecdfs():
-        return ensemble.fit(X)  # ECOD and COPOD sort each column once between them
+    with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
+        return ensemble.fit(X)
 
 
 def _classifier(seed: int, min_leaf: int = 20) -> HistGradientBoostingClassifier:
+    """The self-supervised view's model; it scores with scikit-learn's own ``predict_proba``.
+
+    A compiled walk of its trees (each tree over a block of rows held in the cache, the same
+    numbers) scored 10⁶ rows 1.38× faster (4.1 s against 5.7 s, 150 trees of 15 leaves:
+    ``benchmarks/bench_library_paths.py``), under the 1.5× issue #17 asks of a
+    re-implementation, and it read the model's private arrays: removed.
+    """
     return HistGradientBoostingClassifier(
         max_iter=150,
         learning_rate=0.08,
@@ -131,75 +137,6 @@ def _classifier(seed: int, min_leaf: int = 20) -> HistGradientBoostingClassifier
         l2_regularization=1.0,
         random_state=seed,
     )
-
-
-def predict_positive(model: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:
-    """``model.predict_proba(X)[:, 1]``, the same numbers, blocks of rows outer, trees inner.
-
-    scikit-learn walks one tree over every row, then the next tree: at 10⁶ rows each of the
-    ~150 trees re-reads the whole feature table. Here every tree is walked for a block of
-    rows while the block sits in the cache (:func:`_tree_sums`), with scikit-learn's rules
-    (NaN goes where the node sends missing values, else ``x <= threshold`` goes left) and its
-    sum (baseline, then each tree's leaf value in order), then the model's own link.
-    Categorical splits or several trees per iteration fall back to ``predict_proba``.
-    """
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    trees = [it[0] for it in model._predictors]
-    if model.n_trees_per_iteration_ != 1 or any(t.nodes["is_categorical"].any() for t in trees):
-        return np.asarray(model.predict_proba(X)[:, 1])
-    nodes = np.concatenate([t.nodes for t in trees])
-    offsets = np.cumsum([0] + [len(t.nodes) for t in trees])[:-1].astype(np.int64)
-    raw = _tree_sums(
-        X,
-        float(np.asarray(model._baseline_prediction).ravel()[0]),
-        offsets,
-        nodes["feature_idx"].astype(np.int64),
-        nodes["num_threshold"].astype(np.float64),
-        nodes["missing_go_to_left"].astype(np.bool_),
-        nodes["left"].astype(np.int64),
-        nodes["right"].astype(np.int64),
-        nodes["is_leaf"].astype(np.bool_),
-        nodes["value"].astype(np.float64),
-    )
-    return np.asarray(model._loss.predict_proba(raw[:, None])[:, 1])
-
-
-TREE_BLOCK = 512  # rows walked through one tree before the next: its nodes stay in cache
-
-
-@numba.njit(cache=True, nogil=True)
-def _tree_sums(
-    X: np.ndarray,
-    baseline: float,
-    offsets: np.ndarray,
-    feature: np.ndarray,
-    threshold: np.ndarray,
-    missing_left: np.ndarray,
-    left: np.ndarray,
-    right: np.ndarray,
-    is_leaf: np.ndarray,
-    value: np.ndarray,
-) -> np.ndarray:  # pragma: no cover - compiled
-    """Baseline plus the leaf value of every tree (in order) for every row of ``X``.
-
-    Rows go in blocks of :data:`TREE_BLOCK`: each tree is walked for every row of the block
-    (its few nodes stay in the cache) before the next tree, and each row's sum still adds
-    the trees in order, so the sums are the same as one row at a time.
-    """
-    n = X.shape[0]
-    out = np.empty(n)
-    for lo in range(0, n, TREE_BLOCK):
-        hi = min(n, lo + TREE_BLOCK)
-        out[lo:hi] = baseline
-        for start in offsets:
-            for r in range(lo, hi):
-                node = start
-                while not is_leaf[node]:
-                    x = X[r, feature[node]]
-                    go_left = missing_left[node] if np.isnan(x) else x <= threshold[node]
-                    node = start + (left[node] if go_left else right[node])
-                out[r] += value[node]
-    return out
 
 
 @dataclass(frozen=True)
@@ -391,7 +328,7 @@ class TheftDetector(BaseDetector):
             # OpenMP's thread count is per calling thread: limit it in this worker too
             with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
                 model.fit(x_fit, y_fit)
-                self.self_scores_[test] = predict_positive(model, feats[test])
+                self.self_scores_[test] = model.predict_proba(feats[test])[:, 1]
             return model
 
         # one fold per thread (scikit-learn's loops release the GIL); each model has its own
@@ -421,10 +358,9 @@ class TheftDetector(BaseDetector):
         feats = self._features(check_matrix(X, name="X"), groups)
         z, _, _ = robust_standardise(feats, self.centre_, self.scale_)
         with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
-            self_new = np.mean([predict_positive(m, feats) for m in self.models_], axis=0)
+            self_new = np.mean([m.predict_proba(feats)[:, 1] for m in self.models_], axis=0)
         names = [str(c) for c in self.features_.columns]
-        with shared_ecdfs():
-            unsup_new = self.ensemble_.decision_function(orient_features(z, names))
+        unsup_new = self.ensemble_.decision_function(orient_features(z, names))
         n = len(self.self_scores_)
 
         def ecdf(train: np.ndarray, new: np.ndarray) -> np.ndarray:
