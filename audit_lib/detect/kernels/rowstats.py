@@ -76,7 +76,7 @@ def weekly_means(a: np.ndarray) -> np.ndarray:
 # computes every shape feature of :mod:`audit_lib.detect.scoring.features` for one row at a time while
 # the row (≈1.5 kB) sits in the CPU cache: compiled code (numba), one call per block of rows,
 # no Python per customer. It reproduces the whole-matrix definitions above (same windows,
-# same float32 arithmetic where they use float32); ``tests/test_detect_speed_features.py``
+# same float32 arithmetic where they use float32); ``tests/detect/test_detect_speed_features.py``
 # checks it against the previous whole-matrix implementation.
 
 KERNEL_FEATURES = (

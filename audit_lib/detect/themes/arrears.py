@@ -38,13 +38,15 @@ def detect_arrears(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
             SELECT *, CASE
                 WHEN amount - paid > 0.01 AND due_date + ? < CAST(? AS DATE) THEN 'unpaid'
                 WHEN paid_date IS NOT NULL AND paid_date > due_date + ? THEN 'late' END AS kind,
-                amount - paid AS owed
+                -- in cents, exactly: a float sum's order (DuckDB adds in parallel) moved the
+                -- 13th digit from one run to the next
+                CAST(amount AS DECIMAL(18, 2)) - CAST(paid AS DECIMAL(18, 2)) AS owed
             FROM bill
         )
         SELECT l.cons_no, any_value(c.station_id) AS station_id, any_value(c.area_id) AS area_id,
                count(*) FILTER (WHERE kind = 'unpaid') AS unpaid_bills,
                count(*) FILTER (WHERE kind = 'late') AS late_bills,
-               sum(owed) FILTER (WHERE kind = 'unpaid') AS owed,
+               CAST(sum(owed) FILTER (WHERE kind = 'unpaid') AS DOUBLE) AS owed,
                max(CASE WHEN kind = 'late' THEN paid_date - due_date END) AS max_days_late,
                min(month) AS first_month
         FROM late l LEFT JOIN cust c USING (cons_no)
