@@ -104,11 +104,11 @@ def use_history(history: int) -> int:
 
 def child_detect(out: Path, bureau: str, days: int, history: int) -> dict[str, Any]:
     """One timed ``detect`` run with all themes (runs in a fresh process)."""
-    import audit_lib.detect.context as context_module
+    import audit_lib.data.view as view_module
     from audit_lib.data.access import Mart
     from audit_lib.detect.run import detect
 
-    real_build = context_module.build_matrix
+    real_build = view_module.build_matrix
     matrix_times: list[float] = []
 
     def timed_build(*a: Any, **k: Any) -> Any:
@@ -118,7 +118,7 @@ def child_detect(out: Path, bureau: str, days: int, history: int) -> dict[str, A
         matrix_times.append(time.perf_counter() - t)
         return built
 
-    context_module.build_matrix = timed_build
+    view_module.build_matrix = timed_build
     default_history = use_history(history)
     start, end = period(days, history)
     load_before = os.getloadavg()[0]
