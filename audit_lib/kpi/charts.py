@@ -6,9 +6,10 @@ display it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import ParamSpec
 
 import matplotlib.pyplot as plt
@@ -60,14 +61,27 @@ def styled(fig: Figure) -> Figure:
     return fig
 
 
+@contextlib.contextmanager
+def chart_fonts() -> Iterator[None]:
+    """Within the block, new text takes the charts' fonts (so a layout is measured with them);
+    the one setting is put back after. Not ``matplotlib.rc_context``: that puts back every
+    setting, ``interactive`` too, which the notebook's inline backend turns on when the first
+    figure of a kernel is drawn; put back, the next charts of the notebook were not shown."""
+    saved = plt.rcParams["font.family"]
+    plt.rcParams["font.family"] = list(font_family())
+    try:
+        yield
+    finally:
+        plt.rcParams["font.family"] = saved
+
+
 def chart(draw: Callable[P, Figure]) -> Callable[P, Figure]:
-    """Decorate a function that draws a figure: it draws inside a matplotlib style context with
-    the charts' fonts (so its layout is measured with them) and its figure is :func:`styled`.
-    Importing a chart module changes no global matplotlib setting."""
+    """Decorate a function that draws a figure: it draws with :func:`chart_fonts` and its figure
+    is :func:`styled`. Importing a chart module changes no global matplotlib setting."""
 
     @functools.wraps(draw)
     def drawn(*args: P.args, **kwargs: P.kwargs) -> Figure:
-        with plt.rc_context({"font.family": list(font_family())}):
+        with chart_fonts():
             return styled(draw(*args, **kwargs))
 
     return drawn
