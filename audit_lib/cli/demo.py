@@ -27,7 +27,7 @@ def demo_setup(mart_dir: str, db_url: str | None) -> None:
     from audit_lib.db import create_engine, session_factory
     from audit_lib.demo.loop import add_demo_users
     from audit_lib.migrations import upgrade
-    from audit_lib.tasks.service import commit_or_conflict
+    from audit_lib.tasks.service import commit_or_conflict, ensure_system_user
 
     upgrade(db_url)
     with Mart(mart_dir) as mart:
@@ -36,6 +36,7 @@ def demo_setup(mart_dir: str, db_url: str | None) -> None:
     try:
         with session_factory(engine)() as session:
             added = add_demo_users(session, stations)
+            ensure_system_user(session)  # the actor of scheduled runs, as audit db upgrade
             commit_or_conflict(session)
     finally:
         engine.dispose()

@@ -49,11 +49,18 @@ def db() -> None:
 @db_option
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(db_url: str | None, revision: str) -> None:
-    """Create or upgrade the tables (idempotent)."""
+    """Create or upgrade the tables and add the ``system`` actor of scheduled runs
+    (idempotent)."""
     from audit_lib.migrations import upgrade
+    from audit_lib.tasks.service import SYSTEM_USER, ensure_system_user
 
     upgrade(db_url, revision)
     click.echo(f"database upgraded to {revision}: {database_url(db_url).split('@')[-1]}")
+    if revision == "head":
+        with open_session(db_url) as session:
+            if ensure_system_user(session):
+                session.commit()
+                click.echo(f"added user {SYSTEM_USER} (city_auditor), the actor of scheduled runs")
 
 
 # --------------------------------------------------------------------------- users

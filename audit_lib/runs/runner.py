@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from audit_lib.data.periods import parse_period
 from audit_lib.errors import AuditError, ConfigError
 from audit_lib.runs.dispatch import dispatch
 from audit_lib.runs.execute import BureauJob, BureauResult, error_record, result_from_manifest
@@ -215,6 +216,7 @@ def run_notebook(
     if not nb.is_file():
         raise ConfigError(f"notebook not found: {nb}")
     _check_notebook(nb)
+    parse_period(period)  # a bad period is refused here, before any kernel starts
     selection = bureaus if isinstance(bureaus, str) else list(bureaus)
     codes = resolve_bureaus(selection, parameters_dir, mart=mart)
     run_id = run_id or new_run_id(nb)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
@@ -81,6 +82,20 @@ def commit_or_conflict(session: Session) -> None:
         raise ConflictError(f"并发冲突，请刷新后重试 (conflict: {type(exc).__name__})") from None
 
 
+SYSTEM_USER = "system"
+"""The actor scheduled and command-line runs raise tasks as (the monitoring notebook's
+default ``actor``): a city auditor, created by ``audit db upgrade``."""
+
+
+def ensure_system_user(session: Session) -> bool:
+    """Add :data:`SYSTEM_USER` (city auditor) unless a user of that name exists; whether it
+    was added. The caller commits."""
+    if session.execute(select(User.id).where(User.name == SYSTEM_USER)).first():
+        return False
+    add_user(session, SYSTEM_USER, "city_auditor")
+    return True
+
+
 def add_user(
     session: Session,
     name: str,
@@ -150,9 +165,12 @@ def _check_amounts(amounts: Mapping[str, float] | None) -> dict[str, float]:
     for key, value in (amounts or {}).items():
         if key not in AMOUNT_FIELDS:
             raise DataError(f"unknown amount {key!r}; known: {', '.join(AMOUNT_FIELDS)}")
-        number = float(value)
-        if not number >= 0:
-            raise DataError(f"amount {key} must be ≥ 0, got {value!r}", field=key)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise DataError(f"amount {key} must be a number, got {value!r}", field=key) from None
+        if not (math.isfinite(number) and number >= 0):  # NaN and inf are not amounts
+            raise DataError(f"amount {key} must be finite and ≥ 0, got {value!r}", field=key)
         out[key] = number
     return out
 

@@ -58,6 +58,15 @@ def test_run_unknown_bureau_is_a_one_line_error(
     assert not (project / "outputs").exists()
 
 
+def test_run_with_a_bad_period_is_refused_before_any_kernel_starts(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(["run", "nb/ok.ipynb", "--bureau", "B1", "--period", "2025-13"], capsys)
+    assert code == 2
+    assert err.strip().startswith("error: not a period: '2025-13'") and "field period" in err
+    assert not (project / "outputs").exists()
+
+
 def test_run_notebook_without_bureau_parameter_is_refused(
     project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

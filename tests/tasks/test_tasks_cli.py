@@ -109,6 +109,51 @@ def test_cli_loop_from_findings_to_review(cli_db, capsys, tmp_path: Path, rng) -
         (["tasks", "list", "--as", "aud", "--state", "done"], "unknown state 'done'"),
         (["tasks", "from-findings", "missing.parquet", "--as", "aud"], "not found"),
         (["users", "add", "x", "--role", "boss"], "unknown role 'boss'"),
+        (
+            [
+                "tasks",
+                "act",
+                "1",
+                "dispatch",
+                "--as",
+                "aud",
+                "--outcome",
+                "tariff_error",
+                "--amount",
+                "inf",
+            ],
+            "backbilled_money must be finite",
+        ),
+        (
+            [
+                "tasks",
+                "act",
+                "1",
+                "dispatch",
+                "--as",
+                "aud",
+                "--outcome",
+                "tariff_error",
+                "--amount",
+                "penalty=nan",
+            ],
+            "penalty must be finite",
+        ),
+        (
+            [
+                "tasks",
+                "act",
+                "1",
+                "dispatch",
+                "--as",
+                "aud",
+                "--outcome",
+                "tariff_error",
+                "--amount",
+                "backbilled_kwh=-1e308",
+            ],
+            "backbilled_kwh must be finite and ≥ 0",
+        ),
     ],
 )
 def test_cli_errors_are_one_line_and_non_zero(cli_db, capsys, tmp_path, rng, argv, message) -> None:
@@ -118,6 +163,20 @@ def test_cli_errors_are_one_line_and_non_zero(cli_db, capsys, tmp_path, rng, arg
     code, _out, err = run(capsys, *argv)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_cli_db_upgrade_adds_the_system_actor_of_scheduled_runs_once(
+    capsys, tmp_path, rng, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    code, out, _ = run(capsys, "db", "upgrade")
+    assert code == 0 and "added user system (city_auditor)" in out
+    code, out, _ = run(capsys, "db", "upgrade")
+    assert code == 0 and "added user system" not in out  # once
+    path = tmp_path / "f.parquet"
+    make_findings(2, rng).to_parquet(path)
+    code, out, err = run(capsys, "tasks", "from-findings", str(path), "--as", "system")
+    assert code == 0 and out.startswith("2 tasks created"), err
 
 
 def test_cli_log_verify_fails_on_tampering(cli_db, capsys, tmp_path, rng) -> None:
