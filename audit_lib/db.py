@@ -11,10 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, inspect
 from sqlalchemy import create_engine as _sa_create_engine
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from audit_lib.errors import ConfigError
 
 DEFAULT_DB_PATH = Path("var") / "audit.db"
 
@@ -74,3 +76,15 @@ def create_engine(url: str | None = None, **kwargs: Any) -> Engine:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory bound to ``engine`` (objects stay usable after commit)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def require_tables(engine: Engine, tables: tuple[str, ...]) -> None:
+    """Raise :class:`ConfigError` in one line naming the database and the first of ``tables``
+    it lacks: the database was never set up, or not upgraded since (``audit db upgrade``)."""
+    present = set(inspect(engine).get_table_names())
+    for table in tables:
+        if table not in present:
+            raise ConfigError(
+                f"database {engine.url.render_as_string(hide_password=True)} has no table "
+                f"{table}: run the database migrations first (audit db upgrade)"
+            )

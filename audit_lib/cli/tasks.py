@@ -17,7 +17,7 @@ import click
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from audit_lib.db import create_engine, database_url, session_factory
+from audit_lib.db import create_engine, database_url, require_tables, session_factory
 from audit_lib.errors import DataError, NotFound
 
 db_option = click.option("--db", "db_url", default=None, help="database URL (else AUDIT_DB_URL)")
@@ -26,9 +26,11 @@ as_option = click.option("--as", "as_user", required=True, help="acting user nam
 
 @contextmanager
 def open_session(db_url: str | None) -> Iterator[Session]:
-    """A session on the workbench database; the engine is disposed afterwards."""
+    """A session on the workbench database (refused in one line when it was never set up);
+    the engine is disposed afterwards."""
     engine = create_engine(db_url)
     try:
+        require_tables(engine, ("users", "tasks", "audit_events"))
         with session_factory(engine)() as session:
             yield session
     finally:

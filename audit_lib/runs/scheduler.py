@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from audit_lib.db import session_factory
-from audit_lib.errors import AuditError, ConfigError
+from audit_lib.db import require_tables, session_factory
+from audit_lib.errors import AuditError
 from audit_lib.runs.models import RunRecord, ScheduleSlot
 from audit_lib.runs.params import PARAMETERS_DIR
 from audit_lib.runs.runner import run_notebook
@@ -65,13 +64,7 @@ def _naive_utc(moment: datetime) -> datetime:
 
 def check_tables(engine: Engine) -> None:
     """Raise ConfigError if the run tables are missing from the database."""
-    present = set(inspect(engine).get_table_names())
-    for table in (ScheduleSlot.__tablename__, RunRecord.__tablename__):
-        if table not in present:
-            raise ConfigError(
-                f"database {engine.url.render_as_string(hide_password=True)} has no table "
-                f"{table}: run the database migrations first (audit db upgrade)"
-            )
+    require_tables(engine, (ScheduleSlot.__tablename__, RunRecord.__tablename__))
 
 
 def due_slots(schedule: Schedule, now: datetime) -> list[tuple[ScheduleEntry, datetime]]:

@@ -219,3 +219,13 @@ def test_cli_demo_command(cli_db, capsys, tmp_path, rng) -> None:
         capsys, "tasks", "list", "--as", "demo_city", "--state", "appealed", "--json"
     )
     assert json.loads(out)["total"] == 1
+
+
+def test_cli_on_a_database_never_set_up_says_run_db_upgrade(
+    capsys, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    for argv in (["tasks", "list", "--as", "system"], ["users", "add", "x", "--role", "admin"]):
+        code, _out, err = run(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1, err
+        assert "has no table users: run the database migrations first (audit db upgrade)" in err
