@@ -107,6 +107,15 @@ def test_ingest_rejects_bad_rows_with_reasons(
         [("T-bad", yz, None, "gossip", "2025-01-03 10:00:00", None, None, "YZ")],
     )
     add_raw(url, "a_rcvbl_flow", [(yz, 0, 10, 1, 10, None, "NOPE", 5, 0, 5, "YZ", "202501")])
+    code = tables["tariffs"]["tariff_code"][0].as_py()
+    add_raw(url, "a_rcvbl_flow", [
+        (yz, 0, 10, 1, 10, None, code, 5, 0, -1e12, "YZ", "202412"),  # a bill of -10^12 元
+        (yz, 0, 10, 0, 10, None, code, 5, 0, 5, "YZ", "202411"),      # multiplier 0
+    ])  # fmt: skip
+    add_raw(url, "c_meter", [
+        ("M-zero", yz, 0, "2024-01-01", None, "YZ"),
+        ("M-huge", yz, 1e12, "2024-01-01", None, "YZ"),
+    ])  # fmt: skip
     report = ingest(url, tmp_path / "mart", today=TODAY)
     readings = report.tables["readings"]
     assert readings.read == readings.accepted + readings.rejected
@@ -118,7 +127,10 @@ def test_ingest_rejects_bad_rows_with_reasons(
     }  # fmt: skip
     assert dict(report.tables["meter_events"].reasons) == {"unknown_code:code": 1}
     assert dict(report.tables["tickets"].reasons) == {"unknown_code:kind": 1}
-    assert dict(report.tables["bills"].reasons) == {"unknown_code:tariff_code": 1}
+    assert dict(report.tables["bills"].reasons) == {
+        "unknown_code:tariff_code": 1, "out_of_range:amount": 1, "out_of_range:multiplier": 1,
+    }  # fmt: skip
+    assert dict(report.tables["meters"].reasons) == {"out_of_range:multiplier": 2}
     for rep in report.tables.values():
         assert rep.read == rep.accepted + rep.rejected
     rejects = read_rejects(tmp_path / "mart", "readings")
@@ -301,3 +313,26 @@ def test_key_tracker_matches_pandas_duplicated_across_chunks(rng: np.random.Gene
     )
     np.testing.assert_array_equal(got, keys.duplicated().to_numpy())
     assert len(tracker.runs) <= 8
+
+
+def test_check_chunk_refuses_implausible_capacity_and_price() -> None:
+    from audit_lib.data.checks import CodeLists, KeyTracker, check_chunk, reason_label
+
+    codes = CodeLists(bureaus={"YZ"}, tariffs={"T1"})
+    raw = pd.DataFrame({
+        "cons_no": ["1", "2", "3"], "station_id": "S1", "area_id": "A1",
+        "cust_class": "residential", "industry": "0", "tariff_code": "T1", "voltage_kv": "0.4",
+        "capacity_kva": ["-5", "0", "8"], "status": "active", "open_date": "2020-01-01",
+        "bureau": "YZ",
+    })  # fmt: skip
+    accepted, rejects = check_chunk("customers", raw, codes=codes, keys=KeyTracker(), today=TODAY)
+    assert accepted["cons_no"].to_pylist() == ["3"]
+    assert rejects["reason"].tolist() == ["out_of_range:capacity_kva"] * 2
+    assert reason_label("out_of_range:capacity_kva", "en").startswith("value out of its plausible")
+    tariffs = pd.DataFrame({
+        "tariff_code": ["T1", "T2"], "name_zh": "x", "kind": "flat", "classes": "residential",
+        "price": ["0.52", "1e6"], "valid_from": "2020-01-01",
+    })  # fmt: skip
+    accepted, rejects = check_chunk("tariffs", tariffs, codes=codes, keys=KeyTracker(), today=TODAY)
+    assert accepted["tariff_code"].to_pylist() == ["T1"]
+    assert rejects["reason"].tolist() == ["out_of_range:price"]
