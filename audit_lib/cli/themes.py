@@ -25,7 +25,7 @@ def detect_command(
 ) -> None:
     """Run audit themes for one bureau and period; write findings (稽查发现) to Parquet."""
     from audit_lib.data.access import Mart
-    from audit_lib.data.periods import parse_period
+    from audit_lib.data.periods import months_between, parse_period
     from audit_lib.detect.run import detect
 
     start, end = parse_period(period)
@@ -35,10 +35,21 @@ def detect_command(
         result = detect(
             mart, bureau, start, end, themes.split(",") if themes else None, run_id=run_id
         )
+        readings = mart.sql(
+            "SELECT count(*) AS n FROM readings WHERE bureau = ? AND month IN "
+            "(SELECT unnest(?::VARCHAR[])) AND date BETWEEN ? AND ?",
+            [bureau, months_between(start, end), start, end],
+        )["n"].iloc[0]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     result.findings.to_parquet(out, index=False)
     click.echo(result.summary().to_string(index=False))
     click.echo(f"{len(result.findings)} findings → {out}")
+    if not readings:  # "0 findings" over no data is not a clean bill of health
+        click.echo(
+            f"warning: the mart holds no readings of bureau {bureau} in {start}..{end}: "
+            "the themes over consumption had nothing to look at",
+            err=True,
+        )
 
 
 @click.command("evaluate-detection")
