@@ -27,6 +27,8 @@ DEFAULT_TOKENS = Path("var") / "ui_tokens.json"
 @click.option("--apps", type=click.Path(file_okay=False, path_type=Path),
               default=Path("voila_apps"), show_default=True, help="folder of the app notebooks")  # fmt: skip
 @click.option("--max-kernels", default=20, show_default=True, type=int, help="kernel cap")
+@click.option("--max-kernels-per-user", default=3, show_default=True, type=int,
+              help="open apps one user may hold at once")  # fmt: skip
 @click.option("--cull-idle", default=600, show_default=True, type=int,
               help="seconds before an idle app's kernel is shut down")  # fmt: skip
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
@@ -38,6 +40,7 @@ def serve(
     issue_tokens: bool,
     apps: Path,
     max_kernels: int,
+    max_kernels_per_user: int,
     cull_idle: int,
     lang: str,
 ) -> None:
@@ -63,6 +66,7 @@ def serve(
         "AUDIT_DB_URL": url,
         "AUDIT_UI_TOKENS": str(tokens.resolve()),
         "AUDIT_UI_MAX_KERNELS": str(max_kernels),
+        "AUDIT_UI_MAX_KERNELS_PER_USER": str(max_kernels_per_user),
         "AUDIT_UI_LANG": lang,
     }
     if mart is not None:

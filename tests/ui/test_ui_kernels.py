@@ -80,6 +80,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = root / "serve.log"
     cmd = [sys.executable, "-m", "audit_lib.cli", "serve", "--port", str(port), "--db", db]
     cmd += ["--tokens", str(root / "tokens.json"), "--max-kernels", "8"]
+    cmd += ["--max-kernels-per-user", "2"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -176,3 +177,13 @@ def test_pages_take_warmed_kernels_from_the_pool(server: Server) -> None:
     assert _request(server, "rev_jb", f"/api/kernels/{kernel_id}")[0] == 200
     # and the pool is refilled for the next page
     _wait_for(lambda: _pooled(server) > 0, "a refilled pool", server.log, START_TIMEOUT)
+
+
+def test_one_user_cannot_take_every_kernel(server: Server) -> None:
+    opened = [_open_page(server, "city")[0] for _ in range(2)]  # the cap of this server: 2
+    status, body, _ = _request(server, "city", APP)
+    assert status == 503 and "close one first" in body
+    assert _open_page(server, "aud_yz")[0] not in opened  # the others are not locked out
+    shutdown = f"/voila/api/shutdown/{opened[0]}"
+    assert _request(server, "city", shutdown, "POST")[0] == 204
+    assert _open_page(server, "city")[0] not in opened  # a closed app frees a place

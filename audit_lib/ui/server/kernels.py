@@ -89,9 +89,10 @@ class AuditKernelManager(AsyncMappingKernelManager):
         """The user who owns ``kernel_id``, if any."""
         return self._owners.get(kernel_id)
 
-    def owned_count(self) -> int:
-        """Kernels serving a user's page (the pool is not counted)."""
-        return sum(1 for k in self._owners if k in self)
+    def owned_count(self, user: str | None = None) -> int:
+        """Kernels serving a user's page (the pool is not counted): every user's, or
+        ``user``'s."""
+        return sum(1 for k, o in self._owners.items() if k in self and user in (None, o))
 
     def pooled(self) -> dict[str, list[str]]:
         """Kernel ids waiting in the pool, per app folder."""

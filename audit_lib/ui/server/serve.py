@@ -48,6 +48,9 @@ APPS_DIR = Path("voila_apps")
 MAX_KERNELS_ENV = "AUDIT_UI_MAX_KERNELS"
 OUTPUTS_ENV = "AUDIT_OUTPUTS"
 DEFAULT_MAX_KERNELS = 20
+MAX_USER_KERNELS_ENV = "AUDIT_UI_MAX_KERNELS_PER_USER"
+DEFAULT_MAX_USER_KERNELS = 3
+"""Open apps one user may hold at once: a single user cannot take every kernel of the server."""
 SHARE_DIR = Path(__file__).parent / "share"  # the "audit" Voila template (no CDN requests)
 POOL_SIZE_ENV = "AUDIT_UI_POOL_SIZE"
 DEFAULT_POOL_SIZE = 1
@@ -114,6 +117,10 @@ def _max_kernels() -> int:
     return int(os.environ.get(MAX_KERNELS_ENV, DEFAULT_MAX_KERNELS))
 
 
+def _max_user_kernels() -> int:
+    return int(os.environ.get(MAX_USER_KERNELS_ENV, DEFAULT_MAX_USER_KERNELS))
+
+
 def prelaunch_hook(req: Any, notebook: Any, cwd: str) -> Any:
     """Check the user may open this app and inject their identity into the first cell."""
     user = _user_of(req)
@@ -121,7 +128,13 @@ def prelaunch_hook(req: Any, notebook: Any, cwd: str) -> Any:
     if not may_open(user.role, app):
         raise web.HTTPError(403, f"role {user.role} may not open {app}")
     km = req.kernel_manager
-    running = km.owned_count() if hasattr(km, "owned_count") else len(km.list_kernel_ids())
+    counted = hasattr(km, "owned_count")
+    mine = km.owned_count(user.name) if counted else 0
+    if mine >= _max_user_kernels():
+        raise web.HTTPError(  # the reason is the page's heading (an HTTP status line: ASCII)
+            503, f"{user.name} has {mine} apps open", reason="Too many open apps: close one first"
+        )
+    running = km.owned_count() if counted else len(km.list_kernel_ids())
     if running >= _max_kernels():
         raise web.HTTPError(503, f"too many open apps ({running}); try again later")
     launching_as(user.name)
