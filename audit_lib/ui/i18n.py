@@ -23,6 +23,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "bureau": ("供电局", "Bureau"),
     "state": ("状态", "State"),
     "time_limit": ("办结时限", "Time limit"),
+    "signed_out": (
+        "已退出登录。重新登录请使用您的登录链接。",
+        "Signed out. Sign in again with your link.",
+    ),
     "theme": ("稽查主题", "Theme"),
     "min_priority": ("最低优先级", "Min. priority"),
     "overdue": ("仅超期", "Overdue only"),

@@ -187,3 +187,50 @@ def test_one_user_cannot_take_every_kernel(server: Server) -> None:
     shutdown = f"/voila/api/shutdown/{opened[0]}"
     assert _request(server, "city", shutdown, "POST")[0] == 204
     assert _open_page(server, "city")[0] not in opened  # a closed app frees a place
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _get(server: Server, path: str, cookie: str = "") -> tuple[int, dict[str, str], list[str]]:
+    """Status, headers and Set-Cookie values of a GET, redirects not followed."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    req = urllib.request.Request(server.url + path, headers={"Cookie": cookie} if cookie else {})
+    try:
+        with opener.open(req, timeout=120) as r:
+            return r.status, dict(r.headers), r.headers.get_all("Set-Cookie") or []
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.headers.get_all("Set-Cookie") or []
+
+
+def _session(set_cookies: list[str]) -> str:
+    """The ``name=value`` of the login cookie among Set-Cookie headers."""
+    return next(c.split(";")[0] for c in set_cookies if c.startswith("username-"))
+
+
+def test_a_sign_in_link_sets_a_session_strips_the_token_and_logs_no_token(server: Server) -> None:
+    token = server.tokens["aud_yz"]
+    status, headers, cookies = _get(server, f"/?token={token}")
+    assert status == 302 and headers["Location"] == "/"  # the token leaves the address bar
+    session = _session(cookies)
+    assert _get(server, "/", session)[0] == 200  # the cookie alone signs in
+    assert token not in server.text_of_log()  # the access log scrubs it
+    status, _, cleared = _get(server, "/logout", session)
+    assert status == 200 and any(c.startswith("username-") and "expires" in c for c in cleared)
+
+
+def test_rotating_a_token_signs_its_sessions_out(server: Server) -> None:
+    old = server.tokens["han_s1"]
+    session = _session(_get(server, f"/?token={old}")[2])
+    assert _get(server, "/", session)[0] == 200
+    tokens_file = server.log.parent / "tokens.json"
+    tokens = json.loads(tokens_file.read_text(encoding="utf-8"))
+    new = "n" * 32
+    tokens[new] = tokens.pop(old)  # the administrator issues han_s1 a new token
+    tokens_file.write_text(json.dumps(tokens), encoding="utf-8")
+    server.tokens["han_s1"] = new
+    status, headers, _ = _get(server, "/", session)
+    assert status == 302 and "/login" in headers["Location"]  # the old session is over
+    assert _get(server, f"/?token={new}")[0] == 302  # the new link signs in

@@ -17,9 +17,11 @@ administrator's.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +68,26 @@ def load_token_map(path: str | Path | None = None) -> dict[str, str]:
     return out
 
 
+def fingerprint(token: str) -> str:
+    """A short digest of a sign-in token: what a session cookie remembers of it."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class SignedInUser(User):
+    """A user signed in with a token; ``token_fp`` (its :func:`fingerprint`) travels in the
+    signed session cookie, so the session ends when that token is rotated or revoked."""
+
+    token_fp: str = ""
+
+
 class TokenMapIdentityProvider(IdentityProvider):
     """jupyter_server identity from a token → user map (standalone ``audit serve``).
 
     The token arrives as ``?token=…``, an ``Authorization: token …`` header or on the login
-    form; the user is then remembered in the server's signed cookie.
+    form; the user is then remembered in the server's signed cookie, with the fingerprint of
+    the token: a session lasts while that token is in the map (a rotated or deleted token
+    signs its sessions out at their next request).
     """
 
     tokens_file = Unicode("", config=True, help="JSON file of token → user name")
@@ -85,13 +102,33 @@ class TokenMapIdentityProvider(IdentityProvider):
 
     def _user(self, token: str | None) -> User | None:
         name = self._tokens().get(token or "")
-        return None if name is None else User(username=name, name=name, display_name=name)
+        if name is None or token is None:
+            return None
+        return SignedInUser(
+            username=name, name=name, display_name=name, token_fp=fingerprint(token)
+        )
+
+    def user_to_cookie(self, user: User) -> str:
+        """The session cookie's content: the user name and their token's fingerprint."""
+        return json.dumps({"username": user.username, "fp": getattr(user, "token_fp", "")})
+
+    def user_from_cookie(self, cookie_value: str) -> User | None:
+        """The user of a session cookie (no check of the token yet: :meth:`get_user_cookie`)."""
+        try:
+            data = json.loads(cookie_value)
+            name, fp = str(data["username"]), str(data["fp"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        return SignedInUser(username=name, name=name, display_name=name, token_fp=fp)
 
     async def get_user_cookie(self, handler: Any) -> User | None:
-        """The cookie's user, only while their token is still in the map (revocation)."""
+        """The cookie's user, only while the token they signed in with is still in the map."""
         found = super().get_user_cookie(handler)
         user = await found if inspect.isawaitable(found) else found
-        if user is None or user.username not in set(self._tokens().values()):
+        if user is None:
+            return None
+        current = {(name, fingerprint(token)) for token, name in self._tokens().items()}
+        if (user.username, getattr(user, "token_fp", "")) not in current:
             return None
         return user
 

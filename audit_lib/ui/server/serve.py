@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.log import log_request
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -154,7 +155,11 @@ class LandingHandler(JupyterHandler):
 
     @web.authenticated
     def get(self) -> None:
-        """Render the list of apps."""
+        """Render the list of apps (a sign-in link's token is taken out of the address first:
+        the session cookie is set, and the token stays out of the browser's history)."""
+        if self.get_query_argument("token", default=None) is not None:
+            self.redirect(self.base_url)
+            return
         user = _user_of(self)
         lang = ui_lang(None)
         items = "".join(
@@ -169,6 +174,21 @@ class LandingHandler(JupyterHandler):
             "<!doctype html><html><head><meta charset='utf-8'><title>营销稽查监控</title></head>"
             f"<body><h1>营销稽查监控工作台</h1><p>{who}</p><h2>{label('landing', lang)}</h2>"
             f"<ul>{items}</ul></body></html>"
+        )
+
+
+class LogoutHandler(JupyterHandler):
+    """``/logout``: end the browser's session (its cookie); the sign-in link works again."""
+
+    def get(self) -> None:
+        """Clear the session cookie and say so."""
+        self.identity_provider.clear_login_cookie(self)
+        lang = ui_lang(None)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(
+            "<!doctype html><html><head><meta charset='utf-8'><title>营销稽查监控</title></head>"
+            f"<body><h1>营销稽查监控工作台</h1><p id='audit-signed-out'>{label('signed_out', lang)}"
+            "</p></body></html>"
         )
 
 
@@ -209,6 +229,7 @@ class AuditVoila(Voila):
             # its /voila/execution/<kernel> route does not go through the owner check
             raise AuditError("audit serve does not support progressive rendering")
         settings: dict[str, Any] = super().init_settings()
+        settings["log_function"] = log_request  # jupyter_server's: a token never reaches a log
         fill = getattr(self.kernel_manager, "fill_all", None)
         if fill is not None:
             IOLoop.current().add_callback(fill)
@@ -219,6 +240,7 @@ class AuditVoila(Voila):
         root = self.server_url.rstrip("/")
         ours: list[Any] = [
             (root + "/?", LandingHandler),
+            (root + "/logout", LogoutHandler),
             (root + r"/audit/evidence/(\d+)", EvidenceHandler),
             (root + r"/voila/api/shutdown/(.*)", OwnedShutdownHandler),
         ]
