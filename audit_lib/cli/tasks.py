@@ -302,17 +302,22 @@ def tasks_notify(db_url: str | None) -> None:
 
 @tasks.command("attach")
 @click.argument("task_id", type=int)
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @as_option
 @db_option
-def tasks_attach(task_id: int, path: Path, as_user: str, db_url: str | None) -> None:
-    """Attach evidence file PATH (its SHA-256 is recorded) to task TASK_ID."""
-    from audit_lib.tasks.service import add_attachment, commit_or_conflict
+def tasks_attach(task_id: int, file: Path, as_user: str, db_url: str | None) -> None:
+    """Copy evidence FILE into the attachment store for task TASK_ID (its SHA-256 recorded)."""
+    from audit_lib.tasks.attachments import MAX_BYTES, add_attachment
+    from audit_lib.tasks.service import commit_or_conflict
 
+    if not file.is_file():
+        raise NotFound(f"附件不存在 file not found: {file}")
+    if file.stat().st_size > MAX_BYTES:
+        raise DataError(f"附件过大 the file is larger than {MAX_BYTES} bytes", file=str(file))
     with open_session(db_url) as session:
-        row = add_attachment(session, task_id, path, as_user)
+        row = add_attachment(session, task_id, file.name, file.read_bytes(), as_user)
         commit_or_conflict(session)
-        click.echo(f"attached {row.path} sha256={row.sha256}")
+        click.echo(f"attached {file.name} to task {task_id}: sha256={row.sha256}")
 
 
 @tasks.command("demo")

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,7 +25,7 @@ from audit_lib.tasks.deadlines import DeadlinePolicy, split_themes
 from audit_lib.tasks.escalation import owners, state_owner_roles
 from audit_lib.tasks.intake import IntakeResult, tasks_from_findings
 from audit_lib.tasks.machine import check_transition, normalise_action, resolve_transition
-from audit_lib.tasks.models import Attachment, Outcome, Task, User, utcnow
+from audit_lib.tasks.models import Outcome, Task, User, utcnow
 from audit_lib.tasks.notify import enqueue
 from audit_lib.tasks.policy import check_action, check_role, check_visible
 from audit_lib.tasks.writes import AMOUNT_FIELDS, ActedTask, first_row, write_action
@@ -36,7 +34,6 @@ __all__ = [
     "OUTCOME_LABELS",
     "IntakeResult",
     "act",
-    "add_attachment",
     "add_user",
     "commit_or_conflict",
     "get_task",
@@ -365,41 +362,3 @@ def _outcome_detail(stored: Any, kind: str, money: dict[str, float]) -> dict[str
         else {"kind": stored.o_kind} | {f: getattr(stored, f"o_{f}") for f in AMOUNT_FIELDS}
     )
     return {"outcome_before": before, "outcome": {"kind": kind, **money}}
-
-
-def add_attachment(
-    session: Session, task_id: int, path: str | Path, actor: User | str
-) -> Attachment:
-    """Attach a file (its path and SHA-256) to a task as evidence."""
-    user = get_user(session, actor)
-    task = get_task(session, task_id, user)
-    file = Path(path)
-    if not file.is_file():
-        raise NotFound(f"附件不存在 attachment file not found: {file}")
-    digest = hashlib.sha256()
-    with file.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    row = Attachment(
-        task_id=task.id,
-        path=str(file),
-        sha256=digest.hexdigest(),
-        size=file.stat().st_size,
-        added_by=user.name,
-    )
-    session.add(row)
-    session.flush()
-    append_events(
-        session,
-        [
-            EventIn(
-                user.name,
-                "attach",
-                task.id,
-                task.state,
-                task.state,
-                {"path": str(file), "sha256": row.sha256},
-            )
-        ],
-    )
-    return row

@@ -51,7 +51,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "backbilled_kwh": ("追补电量 (kWh)", "Back-billed kWh"),
     "backbilled_money": ("追补电费 (元)", "Back-billed charges (元)"),
     "penalty": ("违约使用电费 (元)", "Penalty (元)"),
-    "attachment": ("附件路径", "Attachment path"),
+    "attachment": ("附件", "Attachments"),
     "attach": ("添加附件", "Attach"),
     "chart_kwh": ("日用电量 (kWh)", "Daily consumption (kWh)"),
     "chart_peers": ("同台区同类用户 10%–90%", "Peers in the area, 10–90%"),

@@ -84,7 +84,14 @@ def test_handling_attachment_and_appeal(
     task_id = _dispatched(factory)
     app = HandlingApp(factory, "han_s1")
     app.open_task(task_id)
-    content = "现场照片 photo".encode()
+    svg = b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>"
+    app.upload.value = (
+        {"name": "seal.svg", "type": "image/svg+xml", "size": len(svg), "content": memoryview(svg),
+         "last_modified": dt.datetime(2025, 3, 1, tzinfo=dt.UTC)},
+    )  # fmt: skip
+    app.attach.click()
+    assert "file type .svg not taken" in app.status.value  # an SVG can carry a script
+    content = b"\xff\xd8\xff\xe0" + "现场照片 photo".encode()
     app.upload.value = (
         {"name": "../照片 1.jpg", "type": "image/jpeg", "size": len(content),
          "content": memoryview(content),
@@ -94,8 +101,9 @@ def test_handling_attachment_and_appeal(
     with factory() as session:
         row = session.execute(select(Attachment).where(Attachment.task_id == task_id)).scalar_one()
     assert row.sha256 == hashlib.sha256(content).hexdigest() and row.added_by == "han_s1"
-    assert Path(row.path).parent == tmp_path / "att" / str(task_id)
-    assert Path(row.path).read_bytes() == content
+    assert row.path == f"{task_id}/{row.sha256}.jpg"
+    assert (tmp_path / "att" / row.path).read_bytes() == content
+    assert "audit-attachment-link" in app.detail.value and row.sha256[:12] in app.detail.value
     app.buttons["appeal"].click()
     assert "comment" in app.status.value
     app.comment.value = "用户已办理暂停 the customer had a suspension"

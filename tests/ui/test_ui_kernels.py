@@ -8,6 +8,7 @@ kernel model, the kernel websocket and the page-leave shutdown. The owner gets t
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
@@ -42,6 +43,8 @@ class Server:
     url: str
     tokens: dict[str, str]  # user → token
     log: Path
+    db: str = ""
+    store: Path = Path()
 
     def text_of_log(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -81,7 +84,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     cmd = [sys.executable, "-m", "audit_lib.cli", "serve", "--port", str(port), "--db", db]
     cmd += ["--tokens", str(root / "tokens.json"), "--max-kernels", "8"]
     cmd += ["--max-kernels-per-user", "2"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "AUDIT_ATTACHMENTS": str(root / "store")}
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -89,7 +92,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         _wait_for(lambda: proc.poll() is not None or _reachable(url), "server", log, START_TIMEOUT)
         if proc.poll() is not None:
             pytest.fail(f"audit serve exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        yield Server(url, tokens, log)
+        yield Server(url, tokens, log, db, root / "store")
     finally:
         stop_process(proc)
 
@@ -234,3 +237,55 @@ def test_rotating_a_token_signs_its_sessions_out(server: Server) -> None:
     status, headers, _ = _get(server, "/", session)
     assert status == 302 and "/login" in headers["Location"]  # the old session is over
     assert _get(server, f"/?token={new}")[0] == 302  # the new link signs in
+
+
+def _fetch(server: Server, user: str | None, path: str) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of a GET signed with ``user``'s token (or none), no redirects."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    headers = {"Authorization": f"token {server.tokens[user]}"} if user else {}
+    try:
+        with opener.open(urllib.request.Request(server.url + path, headers=headers)) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_attachments_are_served_in_scope_typed_and_image_reencoded(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    from audit_lib.db import create_engine, session_factory
+    from audit_lib.tasks.attachments import STORE_ENV, add_attachment
+    from audit_lib.tasks.queries import list_tasks
+
+    monkeypatch.setenv(STORE_ENV, str(server.store))  # the server's store
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(picture, "PNG")
+    polyglot = picture.getvalue() + b"<script>alert(document.cookie)</script>"
+    engine = create_engine(server.db)
+    with session_factory(engine)() as s:
+        task_id = next(r["id"] for r in list_tasks(s, "han_s1").rows if r["state"] != "archived")
+        png = add_attachment(s, task_id, "seal.png", polyglot, "han_s1").sha256
+        pdf = add_attachment(s, task_id, "notice.pdf", b"%PDF-1.4 evidence", "han_s1").sha256
+        s.commit()
+    engine.dispose()
+    status, headers, body = _fetch(server, "rev_yz", f"/audit/attachment/{task_id}/{png}")
+    assert status == 200 and headers["Content-Type"] == "image/png"
+    assert (
+        headers["X-Content-Type-Options"] == "nosniff"
+        and "sandbox" in headers["Content-Security-Policy"]
+    )
+    assert body.startswith(b"\x89PNG") and b"<script>" not in body  # only the pixels
+    status, headers, body = _fetch(server, "rev_yz", f"/audit/attachment/{task_id}/{pdf}")
+    assert status == 200 and headers["Content-Type"] == "application/pdf"
+    assert headers["Content-Disposition"].startswith("attachment;") and body.startswith(b"%PDF")
+    assert _fetch(server, "rev_jb", f"/audit/attachment/{task_id}/{png}")[0] == 403
+    status, headers, _ = _fetch(server, None, f"/audit/attachment/{task_id}/{png}")
+    assert status == 302 and "/login" in headers["Location"]
+    assert _fetch(server, "rev_yz", f"/audit/attachment/{task_id}/{'0' * 64}")[0] == 404
+    (REPO / "voila_apps" / "task_review").joinpath("probe.svg").write_text("<svg/>")
+    try:  # whatever lies in an app's folder, Voila's file route serves none of it
+        assert _fetch(server, "rev_yz", "/voila/files/task_review/probe.svg")[0] == 403
+    finally:
+        (REPO / "voila_apps" / "task_review" / "probe.svg").unlink()

@@ -8,16 +8,12 @@ penalty (违约使用电费), attach files, submit the result or the rectificati
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 
-from audit_lib.errors import DataError
-from audit_lib.tasks.service import OUTCOME_LABELS, add_attachment
+from audit_lib.tasks.attachments import add_attachment
+from audit_lib.tasks.service import OUTCOME_LABELS
 from audit_lib.ui.apps.inboxapp import InboxApp
 from audit_lib.ui.i18n import label, outcome_label
 
@@ -28,9 +24,6 @@ HANDLING_ACTIONS = (
     "submit_rectification",
     "appeal",
 )
-ATTACHMENTS_ENV = "AUDIT_ATTACHMENTS"
-MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
-SAFE_NAME = re.compile(r"[^\w.\-]+")
 
 
 class HandlingApp(InboxApp):
@@ -93,19 +86,9 @@ class HandlingApp(InboxApp):
 
         def save() -> None:
             item = self.upload.value[0]
-            content = bytes(item["content"])
-            if len(content) > MAX_ATTACHMENT_BYTES:
-                raise DataError(
-                    f"附件过大 attachment larger than {MAX_ATTACHMENT_BYTES} bytes",
-                    file=str(item["name"]),
-                )
-            digest = hashlib.sha256(content).hexdigest()
-            folder = Path(os.environ.get(ATTACHMENTS_ENV, "var/attachments")) / str(task["id"])
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{digest[:12]}_{SAFE_NAME.sub('_', str(item['name']))[-80:]}"
-            path.write_bytes(content)
             with self.factory() as session:
-                add_attachment(session, task["id"], path, self.user)
+                add_attachment(session, task["id"], str(item["name"]), bytes(item["content"]),
+                               self.user)  # fmt: skip
                 session.commit()
             self.upload.value = ()
             self.open_task(task["id"])

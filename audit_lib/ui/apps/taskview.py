@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from audit_lib.data.access import Mart
 
 EVIDENCE_URL = "audit/evidence/{task_id}"  # served by audit serve, scope-checked
+ATTACHMENT_URL = "audit/attachment/{task_id}/{sha256}"  # the same, from the attachment store
 
 
 def customer_card(mart: Mart | None, task: dict[str, Any], role: str) -> dict[str, str]:
@@ -113,15 +115,24 @@ def task_html(task: dict[str, Any], customer: dict[str, str], lang: str = "zh") 
         ],
         "audit-history",
     )
+    base = os.environ.get("VOILA_BASE_URL", "/").rstrip("/") + "/"
+    files = "".join(
+        f"<li><a class='audit-attachment-link' target='_blank' href='"
+        f"{html.escape(base + ATTACHMENT_URL.format(task_id=task['id'], sha256=a['sha256']))}'>"
+        f"{html.escape(Path(a['path']).suffix.lstrip('.').upper())} {a['size'] / 1024:,.0f} KB · "
+        f"{html.escape(a['added_by'])} · {html.escape(a['sha256'][:12])}</a></li>"
+        for a in task.get("attachments", [])
+    )
+    if files:
+        files = f"<h4>{label('attachment', lang)}</h4><ul class='audit-attachments'>{files}</ul>"
     link = ""
     if task.get("notebook"):
-        base = os.environ.get("VOILA_BASE_URL", "/")
-        url = base.rstrip("/") + "/" + EVIDENCE_URL.format(task_id=task["id"])
+        url = base + EVIDENCE_URL.format(task_id=task["id"])
         link = (
             f"<p><a class='audit-notebook-link' href='{html.escape(url)}' target='_blank'>"
             f"{label('notebook', lang)}: {html.escape(str(task['notebook']))}</a></p>"
         )
     return (
-        f"{head}<h4>{label('findings', lang)}</h4>{findings}{outcome}{link}"
+        f"{head}<h4>{label('findings', lang)}</h4>{findings}{outcome}{files}{link}"
         f"<h4>{label('history', lang)}</h4>{history}"
     )

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import html
+import io
 import json
 import os
 import secrets
@@ -36,7 +37,8 @@ from tornado.ioloop import IOLoop
 from voila.app import Voila
 
 from audit_lib.db import create_engine, session_factory
-from audit_lib.errors import AuditError
+from audit_lib.errors import AuditError, NotFound
+from audit_lib.tasks.attachments import STORE_ENV, open_attachment, store_dir
 from audit_lib.tasks.models import User
 from audit_lib.tasks.service import get_task, get_user
 from audit_lib.ui.i18n import label, role_label, ui_lang
@@ -86,6 +88,7 @@ def voila_argv(
         "--VoilaConfiguration.multi_kernel_manager_class=audit_lib.ui.server.kernels.AuditKernelManager",
         f"--AuditKernelManager.pool_size={pool_size}",
         "--VoilaConfiguration.show_tracebacks=False",
+        "--VoilaConfiguration.file_allowlist=[]",  # /voila/files/ serves nothing of the apps
         "--VoilaConfiguration.template=audit",
         # the page needs only the widget manager: no JupyterLab preview button, no code CSS
         "--VoilaConfiguration.extension_denylist=@voila-dashboards/jupyterlab-preview",
@@ -192,6 +195,47 @@ class LogoutHandler(JupyterHandler):
         )
 
 
+class AttachmentHandler(JupyterHandler):
+    """``/audit/attachment/<task id>/<sha256>``: a task's evidence file, scope-checked.
+
+    The type is the store's (never the browser's guess: ``nosniff``); a raster image is
+    decoded and encoded again (nothing but pixels reaches the page) and shown, every other
+    file is only downloaded; the response may run no script (a sandboxing policy)."""
+
+    @web.authenticated
+    def get(self, task_id: str, sha256: str) -> None:
+        """Send the file, or 403 / 404 without saying more."""
+        user = _user_of(self)
+        with _factory()() as session:
+            try:
+                path, kind = open_attachment(session, int(task_id), sha256, user)
+            except AuditError as exc:
+                code = 404 if isinstance(exc, NotFound) else 403
+                raise web.HTTPError(code, str(exc)) from None
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
+        self.set_header("Cache-Control", "private, no-store")
+        if kind.image:
+            body, mime = reencode_image(path)
+            self.set_header("Content-Type", mime)
+            self.finish(body)
+            return
+        self.set_header("Content-Type", kind.mime)
+        self.set_header("Content-Disposition", f'attachment; filename="{path.name}"')
+        self.finish(path.read_bytes())
+
+
+def reencode_image(path: Path) -> tuple[bytes, str]:
+    """A raster image decoded and written again as PNG: only its pixels remain."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+        out = io.BytesIO()
+        image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(out, "PNG")
+    return out.getvalue(), "image/png"
+
+
 class EvidenceHandler(JupyterHandler):
     """``/audit/evidence/<task id>``: the task's executed notebook, scope-checked."""
 
@@ -241,6 +285,7 @@ class AuditVoila(Voila):
         ours: list[Any] = [
             (root + "/?", LandingHandler),
             (root + "/logout", LogoutHandler),
+            (root + r"/audit/attachment/(\d+)/([0-9a-f]{64})", AttachmentHandler),
             (root + r"/audit/evidence/(\d+)", EvidenceHandler),
             (root + r"/voila/api/shutdown/(.*)", OwnedShutdownHandler),
         ]
@@ -279,6 +324,9 @@ def serve(argv: list[str], env: dict[str, str]) -> None:
     if env.get("AUDIT_DB_URL"):
         env["AUDIT_DB_URL"] = absolute_db_url(env["AUDIT_DB_URL"])
     os.environ.update(env)
+    # the apps' kernels start in their own folders: the store's path is made absolute here,
+    # outside every folder the server serves (before, uploads landed in voila_apps/…)
+    os.environ[STORE_ENV] = str(store_dir())
     jupyter_path = [
         str(SHARE_DIR),
         *filter(None, os.environ.get("JUPYTER_PATH", "").split(os.pathsep)),
