@@ -19,6 +19,7 @@ per-cell timeout, a kernel that died and bad parameters all end as a ``failed`` 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -177,6 +178,13 @@ def _base_manifest(job: BureauJob, started: str) -> dict[str, Any]:
 _local = threading.local()
 
 
+CDN_URLS = ("mathjax_url", "require_js_url", "jquery_url", "jupyter_widgets_base_url",
+            "widget_renderer_url", "mermaid_js_url", "mermaid_layout_elk_js_url")  # fmt: skip
+"""The exporter's script addresses, all on public CDNs: set empty, a report loads nothing from
+outside (its tables and charts need no script)."""
+EMPTY_SCRIPT = re.compile(r'<script[^>]*\bsrc=""[^>]*>\s*</script>')
+
+
 def _html_exporter() -> Any:
     """One exporter per thread (building one loads templates; sharing one is not thread-safe)."""
     exporter = getattr(_local, "exporter", None)
@@ -184,8 +192,9 @@ def _html_exporter() -> Any:
         from nbconvert import HTMLExporter
 
         exporter = HTMLExporter(
-            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
-        )
+            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+            **dict.fromkeys(CDN_URLS, ""),
+        )  # fmt: skip
         _local.exporter = exporter
     return exporter
 
@@ -208,7 +217,7 @@ def export_html(notebook: Path, html: Path, title: str) -> None:
     nb = nbformat.read(notebook, as_version=4)
     nb.metadata["title"] = title
     body, _ = _html_exporter().from_notebook_node(nb)
-    write_text_atomic(html, body)
+    write_text_atomic(html, EMPTY_SCRIPT.sub("", body))
 
 
 def _run_papermill(job: BureauJob, log: Any) -> None:

@@ -92,6 +92,7 @@ def test_run_notebook_writes_notebook_html_manifest_per_bureau(project: Path) ->
         html = (run_dir / code / "ok.html").read_text(encoding="utf-8")
         assert f"bureau {code} period 2024-03" in html
         assert "np.arange" not in html  # code cells are excluded from the report
+        assert "cdnjs" not in html and 'src=""' not in html  # nothing loaded from outside
         m = manifest(run_dir, code)
         assert m["status"] == "ok" and m["error"] is None
         assert m["parameters"] == {"bureau": code, "period": "2024-03", "run_id": summary.run_id}

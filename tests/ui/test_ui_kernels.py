@@ -289,3 +289,12 @@ def test_attachments_are_served_in_scope_typed_and_image_reencoded(
         assert _fetch(server, "rev_yz", "/voila/files/task_review/probe.svg")[0] == 403
     finally:
         (REPO / "voila_apps" / "task_review" / "probe.svg").unlink()
+
+
+def test_every_page_forbids_scripts_from_outside(server: Server) -> None:
+    from audit_lib.ui.server.serve import APP_CSP
+
+    for path in ("/", APP):
+        status, headers, _ = _fetch(server, "aud_yz", path)
+        assert status == 200 and headers["Content-Security-Policy"] == APP_CSP, path
+        assert "https:" not in APP_CSP and "script-src 'self'" in APP_CSP

@@ -55,6 +55,18 @@ MAX_USER_KERNELS_ENV = "AUDIT_UI_MAX_KERNELS_PER_USER"
 DEFAULT_MAX_USER_KERNELS = 3
 """Open apps one user may hold at once: a single user cannot take every kernel of the server."""
 SHARE_DIR = Path(__file__).parent / "share"  # the "audit" Voila template (no CDN requests)
+APP_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; frame-ancestors 'self'"
+)
+"""The apps' pages run Voila's own scripts (inline ones too) and load nothing from anywhere
+but this server: no CDN, no script of another origin."""
+REPORT_CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "font-src 'self' data:; sandbox"
+)
+"""An evidence report is tables and pictures: it may run no script at all."""
 POOL_SIZE_ENV = "AUDIT_UI_POOL_SIZE"
 DEFAULT_POOL_SIZE = 1
 
@@ -258,6 +270,7 @@ class EvidenceHandler(JupyterHandler):
         chosen = report if report.is_file() else notebook
         if not chosen.is_file():
             raise web.HTTPError(404, "the executed notebook is no longer there")
+        self.set_header("Content-Security-Policy", REPORT_CSP)  # a report runs no script
         kind = "text/html" if chosen.suffix == ".html" else "application/x-ipynb+json"
         self.set_header("Content-Type", f"{kind}; charset=utf-8")
         self.finish(chosen.read_bytes())
@@ -274,6 +287,8 @@ class AuditVoila(Voila):
             raise AuditError("audit serve does not support progressive rendering")
         settings: dict[str, Any] = super().init_settings()
         settings["log_function"] = log_request  # jupyter_server's: a token never reaches a log
+        headers = settings.setdefault("headers", {})
+        headers["Content-Security-Policy"] = APP_CSP  # every page: nothing from outside
         fill = getattr(self.kernel_manager, "fill_all", None)
         if fill is not None:
             IOLoop.current().add_callback(fill)
