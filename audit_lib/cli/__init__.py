@@ -20,6 +20,7 @@ from audit_lib.errors import AuditError
 
 COMMANDS: dict[str, str] = {
     "demo-data": "audit_lib.cli.data:demo_data",
+    "mart": "audit_lib.cli.data:mart",
     "db": "audit_lib.cli.tasks:db",
     "users": "audit_lib.cli.tasks:users",
     "tasks": "audit_lib.cli.tasks:tasks",

@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from audit_lib.data.integrity import check_mart
 from audit_lib.data.mart import table_dir
 from audit_lib.data.periods import DateLike, months_between, to_date
 from audit_lib.data.schema import BUREAU, BUREAUS, DATE, MONTH, TABLES, Table
@@ -97,6 +98,7 @@ class Mart:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError("mart folder does not exist", file=str(self.root))
+        check_mart(self.root)  # a file lost, cut short or added is named before any is read
         # a private spill folder and a memory cap: big joins spill instead of taking the machine
         self._spill = tempfile.mkdtemp(prefix="audit-duckdb-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)

@@ -19,8 +19,8 @@ import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from audit_lib.data.integrity import open_parquet
 from audit_lib.data.periods import months_between
 from audit_lib.data.view import BureauView
 
@@ -112,7 +112,7 @@ def supply_matrix(ctx: BureauView, areas: pd.Index, dates: pd.DatetimeIndex) -> 
     first = (dates[0].date() - dt.date(1970, 1, 1)).days
     months = months_between(dates[0].date(), dates[-1].date())
     for path in ctx.mart.files("area_supply", [ctx.bureau], months):
-        table = pq.ParquetFile(path, read_dictionary=["area_id"]).read(
+        table = open_parquet(path, read_dictionary=["area_id"]).read(
             columns=["area_id", "date", "supply_kwh"]
         )
         for batch in table.to_batches():

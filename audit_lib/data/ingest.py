@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from audit_lib.data.checks import CodeLists, KeyTracker, check_chunk, reason_label
+from audit_lib.data.integrity import record_manifest
 from audit_lib.data.mart import publish_table, stage_table
 from audit_lib.data.periods import months_between, parse_period
 from audit_lib.data.schema import BUREAU, MONTH, TABLES
@@ -161,6 +162,7 @@ def ingest(
             _publish_rejects(staging, root, name, scope)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    record_manifest(root)  # every file with its size and hash: detection checks them
     report.seconds = time.perf_counter() - t0
     return report
 

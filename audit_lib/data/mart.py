@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from audit_lib.data.integrity import update_manifest
 from audit_lib.data.schema import BUREAU, MONTH, TABLES, Table
 from audit_lib.errors import SchemaError
 
@@ -188,7 +189,7 @@ def parquet_options(schema: pa.Schema) -> dict[str, Any]:
     Strings and dates are dictionary-encoded (``cons_no`` in readings becomes small integer
     codes a reader can map once per row group); measures are stored plain with byte-stream
     split (dictionary encoding random kWh values costs write and read time for nothing);
-    zstd; row groups of 2^20 rows.
+    zstd; row groups of 2^20 rows; page checksums (CRC32), which the readers verify.
     """
     return {
         "compression": PARQUET_COMPRESSION,
@@ -202,6 +203,7 @@ def parquet_options(schema: pa.Schema) -> dict[str, Any]:
             or pa.types.is_dictionary(f.type)
         ],
         "use_byte_stream_split": [f.name for f in schema if pa.types.is_floating(f.type)],
+        "write_page_checksum": True,  # a corrupted page fails its CRC when read (integrity)
     }
 
 
@@ -255,15 +257,18 @@ def publish_table(
     if spec.partitioning == "city":
         if source.is_dir():
             _swap(source, target)
+            update_manifest(mart, [target])
             return [target]
         if replace_scope and target.exists():
             shutil.rmtree(target)
+            update_manifest(mart, [target])
         return []
     staged = partitions(staging, spec)
     written = []
     for rel in staged:
         _swap(source / rel, target / rel)
         written.append(target / rel)
+    removed = []
     if replace_scope:
         for rel in set(partitions(mart, spec)) - set(staged):
             values = dict(part.split("=", 1) for part in rel.parts)
@@ -271,6 +276,8 @@ def publish_table(
             in_months = months is None or MONTH not in values or values[MONTH] in months
             if in_bureaus and in_months:
                 shutil.rmtree(target / rel, ignore_errors=True)
+                removed.append(target / rel)
+    update_manifest(mart, written + removed)  # a mart that has a manifest keeps it true
     return written
 
 

@@ -21,10 +21,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from audit_lib.data.absurd import clear_absurd
 from audit_lib.data.access import Mart
+from audit_lib.data.integrity import open_parquet
 from audit_lib.data.keys import KeyLookup
 from audit_lib.data.matrix_scan import (
     ScanLedger,
@@ -249,7 +249,7 @@ def _object_array(values: Iterable[str]) -> np.ndarray:
 
 def _customer_rows(mart: Mart, bureau: str) -> int:
     """Rows of the bureau's customers table, from the Parquet footers (no data read)."""
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in mart.files("customers", [bureau]))
+    return sum(open_parquet(f).metadata.num_rows for f in mart.files("customers", [bureau]))
 
 
 def _bureau_index(mart: Mart, bureau: str) -> tuple[pa.Array, KeyLookup]:

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from audit_lib.data.access import Mart
+from audit_lib.data.integrity import open_parquet, read_row_group
 from audit_lib.data.keys import KeyLookup
 from audit_lib.data.schema import CONS_NO, DATE, KWH
 
@@ -175,7 +175,7 @@ def arrow_scatter(
     threads
         Worker threads (default: one per CPU); each reads and scatters whole row groups.
     """
-    tasks = [(f, g) for f in files for g in range(pq.ParquetFile(f).metadata.num_row_groups)]
+    tasks = [(f, g) for f in files for g in range(open_parquet(f).metadata.num_row_groups)]
     if not tasks:
         return _merge_ledgers([])
 
@@ -204,9 +204,10 @@ def _scan_group(
 ) -> ScanLedger:
     """Read one row group and scatter it (runs in a worker thread)."""
     path, group = task
-    table = pq.ParquetFile(path, read_dictionary=[CONS_NO]).read_row_group(
-        group, columns=[CONS_NO, DATE, KWH], use_threads=False
-    )
+    table = read_row_group(
+        path, group, open={"read_dictionary": [CONS_NO]}, columns=[CONS_NO, DATE, KWH],
+        use_threads=False,
+    )  # fmt: skip
     kernel = _kernels()[0]
     counts = np.array([0, 0, 0, 0, _NO_FIRST, _NO_LAST], dtype=np.int64)
     cells: list[np.ndarray] = []

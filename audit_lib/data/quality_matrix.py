@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from audit_lib.data.access import Mart
+from audit_lib.data.integrity import open_parquet
 from audit_lib.data.matrix import ConsumptionMatrix
 from audit_lib.data.matrix_scan import ScanLedger
 from audit_lib.data.schema import BUREAU, CONS_NO, DATE, KWH, MONTH, READINGS
@@ -245,7 +245,7 @@ def _dates_in_folder_months(files: tuple[str, ...]) -> bool:
         if len(folder) != 1:
             return False
         month = folder[0].split("=", 1)[1]
-        meta = pq.ParquetFile(path).metadata
+        meta = open_parquet(path).metadata
         column = meta.schema.names.index(DATE) if DATE in meta.schema.names else -1
         if column < 0:
             return False

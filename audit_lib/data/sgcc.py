@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from audit_lib.data.integrity import record_manifest
 from audit_lib.data.mart import table_dir, write_table
 from audit_lib.data.schema import BUREAUS, TABLES, TARIFFS
 from audit_lib.errors import DataError, SchemaError
@@ -160,6 +161,7 @@ def load_sgcc(csv: Path | str, mart: Path | str, labels: Path | str) -> SgccLoad
             "kwh": block[rows, days], "bureau": pa.array([code] * rows.size, pa.string()),
         }))  # fmt: skip
     out = _write_labels(labels, cons, flag)
+    record_manifest(mart)  # every file with its size and hash (integrity)
     return SgccLoad(n, d, readings, float(np.isnan(values).mean()), int(dup.sum()), bad,
                     int(flag.sum()), out)  # fmt: skip
 

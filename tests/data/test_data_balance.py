@@ -13,6 +13,7 @@ import pytest
 
 from audit_lib.data.access import Mart
 from audit_lib.data.balance import supply_matrix
+from audit_lib.data.integrity import record_manifest
 from audit_lib.demo.generate import DemoConfig, generate_demo
 from audit_lib.detect.context import DetectionContext
 
@@ -44,6 +45,7 @@ def mart(tmp_path_factory: pytest.TempPathFactory) -> Path:
         }
     )
     pq.write_table(extra.cast(first.schema), month / "zz-extra.parquet")
+    record_manifest(out / "mart")  # a file added on purpose: the manifest says so
     return out / "mart"
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from audit_lib.data.access import Mart
+from audit_lib.data.integrity import record_manifest
 from audit_lib.data.matrix import build_matrix
 from audit_lib.data.quality import run_checks
 from audit_lib.data.quality_matrix import BuiltMatrix, covering, negative_readings
@@ -119,6 +120,7 @@ def test_orphan_readings_from_the_ledger_equal_the_anti_join(tmp_path: Path) -> 
         }
     )
     pq.write_table(extra, month / "zz-extra.parquet")
+    record_manifest(root)  # a file added on purpose: the manifest says so
     with Mart(root) as mart:
         own = run_checks(mart, bureau, ["orphans", "negative_readings"])
         built = context_matrix(mart, bureau, history=59, start=59)

@@ -16,6 +16,7 @@ from test_data_ingest import pg_schema_url  # noqa: F401 - the PostgreSQL schema
 from audit_lib.cli import main
 from audit_lib.data.access import Mart
 from audit_lib.data.ingest import ingest
+from audit_lib.data.integrity import record_manifest
 from audit_lib.data.quality import HIT_COLUMNS
 from audit_lib.data.reconcile import reconcile
 from audit_lib.data.source import source_table, write_source
@@ -86,6 +87,7 @@ def test_altered_mart_file_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture
     part = sorted((tmp_path / "mart").glob("payments/**/*.parquet"))[0]
     table = pq.read_table(part)
     pq.write_table(table.slice(1), part)  # a payment lost from the mart
+    record_manifest(tmp_path / "mart")  # not a damaged file: a mart that lost a row
     lost = table.column("cons_no")[0].as_py()
     with Mart(tmp_path / "mart") as m:
         hits = reconcile(url, m, today=TODAY)

@@ -29,6 +29,7 @@ from audit_lib.demo.generate.writer import (
     write_manifest,
     write_truth,
 )
+from audit_lib.data.integrity import record_manifest
 from audit_lib.data.mart import conform
 from audit_lib.data.schema import READINGS
 from audit_lib.demo.generate.city import demo_bureau
@@ -142,6 +143,7 @@ def generate_demo(
         truth_parts.append(truth)
         seconds[code] = round(took, 3)
     truth = write_truth(out, truth_parts)
+    record_manifest(out / "mart")  # every file with its size and hash: detection checks them
     by_kind = dict(sorted(Counter(truth["kind"].to_pylist()).items()))
     total = time.perf_counter() - t0
     write_manifest(
