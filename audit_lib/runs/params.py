@@ -33,8 +33,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import nbformat
-import papermill
 import yaml
 
 from audit_lib.data.schema import BUREAU, CUSTOMERS
@@ -214,6 +212,8 @@ def resolve_bureaus(
 
 def _annotated_names(path: str) -> dict[str, str]:
     """Annotated assignments of the ``parameters`` cell, read with ``ast``."""
+    import nbformat  # 1.3 s to import: only when a notebook is read
+
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
@@ -231,6 +231,8 @@ def _annotated_names(path: str) -> dict[str, str]:
 
 @lru_cache(maxsize=64)
 def _inspect_cached(path: str, mtime_ns: int) -> dict[str, dict[str, Any]]:
+    import papermill
+
     declared = dict(papermill.inspect_notebook(path))
     # papermill's pattern misses annotations such as ``str | None``: add them from the AST.
     for name, annotation in _annotated_names(path).items():
