@@ -44,6 +44,9 @@ def detect_command(
     result.findings.to_parquet(out, index=False)
     click.echo(result.summary().to_string(index=False))
     click.echo(f"{len(result.findings)} findings → {out}")
+    for theme_id, missing in result.skipped.items():
+        click.echo(f"warning: theme {theme_id} skipped: the mart holds no {', '.join(missing)}",
+                   err=True)  # fmt: skip
     if not readings:  # "0 findings" over no data is not a clean bill of health
         click.echo(
             f"warning: the mart holds no readings of bureau {bureau} in {start}..{end}: "

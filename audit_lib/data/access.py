@@ -227,6 +227,10 @@ class Mart:
         """The bureaus table (code, 中文 and English names)."""
         return self.select(BUREAUS.name, order_by=BUREAU)
 
+    def tables(self) -> set[str]:
+        """Names of the tables the mart holds (those with at least one file)."""
+        return {name for name, spec in TABLES.items() if self.files(spec)}
+
     def bureau_codes(self) -> list[str]:
         """Bureau codes that have customers in the mart (from the partition folders)."""
         root = table_dir(self.root, "customers")

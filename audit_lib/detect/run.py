@@ -39,6 +39,8 @@ class DetectionRun:
     context_seconds: float = 0.0
     """Seconds to build the shared inputs before the themes, when they were built up front
     (themes run in two threads); otherwise the first theme that needs them builds them."""
+    skipped: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Themes not run because the mart lacks tables they read (theme id → those tables)."""
 
     def summary(self) -> pd.DataFrame:
         """One row per theme: names, hits, seconds."""
@@ -46,9 +48,16 @@ class DetectionRun:
         for theme_id, n in self.hits.items():
             theme = get_theme(theme_id)
             rows.append(
-                (theme_id, theme.name_zh, theme.name_en, n, round(self.seconds[theme_id], 2))
+                (theme_id, theme.name_zh, theme.name_en, n, round(self.seconds[theme_id], 2), "")
             )
-        return pd.DataFrame(rows, columns=["theme", "name_zh", "name_en", "findings", "seconds"])
+        for theme_id, missing in self.skipped.items():
+            theme = get_theme(theme_id)
+            rows.append((theme_id, theme.name_zh, theme.name_en, 0, 0.0,
+                         f"未运行：集市缺少 {', '.join(missing)} / skipped: no {', '.join(missing)}"))  # fmt: skip
+        frame = pd.DataFrame(
+            rows, columns=["theme", "name_zh", "name_en", "findings", "seconds", "note"]
+        )
+        return frame if self.skipped else frame.drop(columns="note")  # no empty column
 
 
 def resolve_themes(themes: Iterable[str] | None) -> list[str]:
@@ -71,7 +80,9 @@ def detect(
     notebook: str | None = None,
     overrides: Mapping[str, Mapping[str, float | int | str]] | None = None,
 ) -> DetectionRun:
-    """Run ``themes`` (default: all) for ``bureau`` over ``start``..``end``.
+    """Run ``themes`` (default: all) for ``bureau`` over ``start``..``end``; a theme whose
+    tables (:attr:`~audit_lib.themes.catalogue.Theme.tables`) the mart lacks is skipped and
+    named in :attr:`DetectionRun.skipped`.
 
     The customers × days matrix (with :data:`HISTORY_DAYS` of history before ``start``
     where the mart has it) is built once and shared by every theme. ``overrides`` replaces
@@ -80,7 +91,14 @@ def detect(
     second thread while the others run in this one (shared inputs built first); findings come
     in the order of ``themes`` whatever finished first.
     """
-    ids = resolve_themes(themes)
+    held = mart.tables()
+    skipped = {}
+    for theme_id in resolve_themes(themes):
+        missing = tuple(t for t in get_theme(theme_id).tables if t not in held)
+        if missing:  # a mart of readings alone (the SGCC set) still runs what it can
+            skipped[theme_id] = missing
+            log.warning("%s %s: skipped, the mart holds no %s", bureau, theme_id, missing)
+    ids = [t for t in resolve_themes(themes) if t not in skipped]
     ctx = DetectionContext(
         mart, bureau, start, end, history_days=HISTORY_DAYS, overrides=dict(overrides or {})
     )
@@ -114,7 +132,7 @@ def detect(
     seconds = {t: done[t][1] for t in ids}
     hits = {t: len(done[t][0]) for t in ids}
     findings = pd.concat(frames, ignore_index=True) if frames else empty_findings()
-    return DetectionRun(findings, seconds, hits, ctx.extras, ctx, context_seconds)
+    return DetectionRun(findings, seconds, hits, ctx.extras, ctx, context_seconds, skipped)
 
 
 def warm(ctx: DetectionContext) -> None:

@@ -43,6 +43,9 @@ class Theme:
         strictest of its findings'.
     params
         Typed detector parameters (thresholds, windows).
+    tables
+        The mart tables the theme reads (the data it needs): a run over a mart that lacks one
+        skips the theme and says so.
     """
 
     id: str
@@ -54,6 +57,7 @@ class Theme:
     severity: str
     deadline_days: int
     params: Mapping[str, float | int | str] = field(default_factory=dict)
+    tables: tuple[str, ...] = ()
 
     def param(self, name: str) -> float:
         """A numeric parameter."""
@@ -71,6 +75,7 @@ _THEMES: tuple[Theme, ...] = (
         "medium",
         15,
         {"min_zero_days": 30, "min_history_kwh_per_day": 0.5},
+        tables=("customers", "readings"),
     ),
     Theme(
         "consumption_drop",
@@ -82,6 +87,7 @@ _THEMES: tuple[Theme, ...] = (
         "medium",
         15,
         {"recent_days": 30, "history_days": 90, "min_drop": 0.5, "min_history_kwh_per_day": 1.0},
+        tables=("customers", "readings"),
     ),
     Theme(
         "peer_low",
@@ -93,6 +99,7 @@ _THEMES: tuple[Theme, ...] = (
         "low",
         20,
         {"window_days": 90, "max_ratio_to_peers": 0.2, "min_peers": 20},
+        tables=("customers", "readings"),
     ),
     Theme(
         "theft_suspicion",
@@ -104,6 +111,7 @@ _THEMES: tuple[Theme, ...] = (
         "high",
         10,
         {"top_share": 0.01, "min_score": 0.0},
+        tables=("customers", "readings"),
     ),
     Theme(
         "area_line_loss",
@@ -115,6 +123,7 @@ _THEMES: tuple[Theme, ...] = (
         "medium",
         20,
         {"high_loss": 0.08, "negative_loss": -0.01, "min_days": 20},
+        tables=("customers", "readings", "areas"),
     ),
     Theme(
         "meter_events",
@@ -126,6 +135,7 @@ _THEMES: tuple[Theme, ...] = (
         "medium",
         15,
         {"codes": "ERC27,ERC28,ERC29,ERC30,ERC37", "window_days": 30},
+        tables=("customers", "readings"),
     ),
     Theme(
         "tariff_misapplication",
@@ -137,6 +147,7 @@ _THEMES: tuple[Theme, ...] = (
         "high",
         15,
         {"amount_tolerance": 0.01},
+        tables=("customers", "bills", "tariffs"),
     ),
     Theme(
         "multiplier_anomaly",
@@ -158,6 +169,7 @@ _THEMES: tuple[Theme, ...] = (
             "step_standard_tol": 0.1,
             "step_min_z": 4.0,
         },
+        tables=("customers", "readings", "meters"),
     ),
     Theme(
         "over_capacity",
@@ -169,6 +181,7 @@ _THEMES: tuple[Theme, ...] = (
         "medium",
         20,
         {"over_ratio": 1.05, "power_factor": 0.9},
+        tables=("customers", "bills"),
     ),
     Theme(
         "arrears",
@@ -180,6 +193,7 @@ _THEMES: tuple[Theme, ...] = (
         "low",
         30,
         {"overdue_days": 30, "min_amount": 1.0},
+        tables=("customers", "bills", "payments"),
     ),
     Theme(
         "repeated_complaints",
@@ -191,6 +205,7 @@ _THEMES: tuple[Theme, ...] = (
         "low",
         15,
         {"window_days": 90, "min_complaints": 3},
+        tables=("customers", "tickets"),
     ),
     Theme(
         "data_quality",
@@ -202,6 +217,7 @@ _THEMES: tuple[Theme, ...] = (
         "low",
         10,
         {"min_missing_days": 3, "min_missing_supply_days": 1},
+        tables=("customers", "readings"),
     ),
 )
 

@@ -104,3 +104,26 @@ def test_cli_load_sgcc(
     main(["load-sgcc", str(tmp_path / "data.csv"), "--mart", str(tmp_path / "m"),
           "--labels", str(tmp_path / "labels.csv")])  # fmt: skip
     assert "4 户" in capsys.readouterr().out
+
+
+def test_detection_on_a_mart_of_sgcc_readings_skips_the_themes_it_cannot_feed(
+    tmp_path: Path, rng: np.random.Generator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_sgcc_csv(tmp_path / "d.csv", rng, n=60, days=200)
+    load_sgcc(tmp_path / "d.csv", tmp_path / "mart", tmp_path / "labels.csv")
+    out = tmp_path / "findings.parquet"
+    argv = ["detect", "--mart", str(tmp_path / "mart"), "--bureau", "SGCC",
+            "--period", "2014-04..2014-07", "--out", str(out)]  # fmt: skip
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    skipped = {line.split()[2] for line in captured.err.splitlines() if "skipped" in line}
+    assert skipped == {"tariff_misapplication", "over_capacity", "arrears", "repeated_complaints"}
+    assert "no bills" in captured.err and "no tickets" in captured.err
+    assert "skipped: no bills" in captured.out  # the summary names them too
+    findings = pd.read_parquet(out)
+    assert "theft_suspicion" in set(findings["theme_id"])  # what the readings feed still runs

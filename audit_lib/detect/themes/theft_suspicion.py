@@ -151,7 +151,7 @@ def detect_theft_suspicion(ctx: DetectionContext, theme: Theme) -> pd.DataFrame:
             "score": top["score"].to_numpy(),
         }
     )
-    alarm = out["entity"].map(alarms).fillna("")
+    alarm = out["entity"].map(alarms).astype(object).fillna("")  # no alarms at all: not float
     at_drop = top["alarms_at_drop"].to_numpy()
     step = pd.Series(top["step_date"].astype(str).to_numpy())
     zh = np.where(at_drop != "", "；电量下降时(" + step + ")终端告警" + at_drop,
