@@ -1,11 +1,11 @@
 """The mart's file manifest (集市文件清单): a file lost, cut short or changed is named before it
 can change a finding.
 
-Whoever writes the mart (the demo generator, the ingest, the SGCC loader) records, at the end,
-every Parquet file with its size and SHA-256 in ``_manifest.json`` (:func:`record_manifest`).
-Opening the mart checks its files against it (:func:`check_mart`: present, listed, of the
-recorded size; a stat per file); ``audit mart verify --full`` also
-hashes every file. Every mart file also carries Parquet page checksums
+The demo generator, the ingest and the SGCC loader record, at the end, every Parquet file
+with its size and SHA-256 in ``_manifest.json`` (:func:`record_manifest`), and every publish
+into a mart that has one keeps it true (:func:`update_manifest`). Opening the mart checks its
+files against it (:func:`check_mart`: present, listed, of the recorded size; a stat per file);
+``audit mart verify --full`` also hashes every file. Every mart file also carries Parquet page checksums
 (:func:`audit_lib.data.mart.parquet_options`), which the Arrow readers verify: a page of
 garbage of the same size fails its CRC on the way in (:func:`open_parquet`). A mart without a
 manifest (one written before it existed, or by hand) is read as before.
