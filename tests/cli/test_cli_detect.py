@@ -7,20 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_fixtures import run
 
-from audit_lib.cli import main
 from audit_lib.demo.generate import DemoConfig, generate_demo
 from audit_lib.themes.catalogue import get_theme
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

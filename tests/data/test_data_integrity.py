@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_fixtures import run
 
-from audit_lib.cli import main
 from audit_lib.data.access import Mart
 from audit_lib.data.integrity import MANIFEST, read_manifest, record_manifest, verify_mart
 from audit_lib.data.mart import write_table
@@ -35,16 +35,6 @@ def mart(city: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "mart"
     shutil.copytree(city, copy)
     return copy
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _readings_file(mart: Path) -> Path:

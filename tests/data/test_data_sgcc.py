@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_fixtures import run
 
 from audit_lib.cli import main
 from audit_lib.data.access import Mart
@@ -114,16 +115,11 @@ def test_detection_on_a_mart_of_sgcc_readings_skips_the_themes_it_cannot_feed(
     out = tmp_path / "findings.parquet"
     argv = ["detect", "--mart", str(tmp_path / "mart"), "--bureau", "SGCC",
             "--period", "2014-04..2014-07", "--out", str(out)]  # fmt: skip
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    skipped = {line.split()[2] for line in captured.err.splitlines() if "skipped" in line}
+    code, out_text, err = run(capsys, *argv)
+    assert code == 0, err
+    skipped = {line.split()[2] for line in err.splitlines() if "skipped" in line}
     assert skipped == {"tariff_misapplication", "over_capacity", "arrears", "repeated_complaints"}
-    assert "no bills" in captured.err and "no tickets" in captured.err
-    assert "skipped: no bills" in captured.out  # the summary names them too
+    assert "no bills" in err and "no tickets" in err
+    assert "skipped: no bills" in out_text  # the summary names them too
     findings = pd.read_parquet(out)
     assert "theft_suspicion" in set(findings["theme_id"])  # what the readings feed still runs

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cli_fixtures import run
 
-from audit_lib.cli import main
 from audit_lib.db import create_engine
 from audit_lib.runs.models import RUN_TABLES
 
@@ -31,13 +31,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run(capsys, *args)
 
 
 def test_run_needs_notebook_bureau_and_period(

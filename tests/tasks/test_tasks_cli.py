@@ -11,22 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_fixtures import run
 from sqlalchemy import text
 from tasks_fixtures import db_url, make_findings, pg_template, pg_url, sqlite_url
 
-from audit_lib.cli import main
 from audit_lib.db import create_engine
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit status, stdout, stderr)."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

@@ -20,6 +20,13 @@ from audit_lib.tasks.attachments import MAX_BYTES, STORE_ENV, add_attachment, op
 from audit_lib.tasks.queries import show_task
 from audit_lib.tasks.service import act, get_user, tasks_from_findings
 
+
+def _one_task(session, rng) -> int:
+    """A new task of station YZ-S1 (han_s1's), raised by its bureau's auditor."""
+    findings = make_findings(1, rng, stations=("YZ-S1",))
+    return int(tasks_from_findings(session, findings, get_user(session, "aud_yz")).task_ids[0])
+
+
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40  # a JPEG's start: enough for the type
 
 
@@ -28,9 +35,7 @@ def test_attachment_is_copied_into_the_store_and_read_in_scope(
 ) -> None:
     monkeypatch.setenv(STORE_ENV, str(tmp_path / "store"))
     with make_session() as s:
-        tid = tasks_from_findings(
-            s, make_findings(1, rng, stations=("YZ-S1",)), get_user(s, "aud_yz")
-        ).task_ids[0]
+        tid = _one_task(s, rng)
         s.commit()
         row = add_attachment(s, tid, "../现场 照片.JPG", JPEG, "han_s1")
         s.commit()
@@ -74,9 +79,7 @@ def test_attachment_refused_with_a_reason(
 ) -> None:
     monkeypatch.setenv(STORE_ENV, str(tmp_path / "store"))
     with make_session() as s:
-        tid = tasks_from_findings(
-            s, make_findings(1, rng, stations=("YZ-S1",)), get_user(s, "aud_yz")
-        ).task_ids[0]
+        tid = _one_task(s, rng)
         s.commit()
         with pytest.raises(error, match=message):
             add_attachment(s, tid, name, content, actor)
@@ -88,9 +91,7 @@ def test_no_evidence_is_added_to_a_closed_task(
 ) -> None:
     monkeypatch.setenv(STORE_ENV, str(tmp_path / "store"))
     with make_session() as s:
-        tid = tasks_from_findings(
-            s, make_findings(1, rng, stations=("YZ-S1",)), get_user(s, "aud_yz")
-        ).task_ids[0]
+        tid = _one_task(s, rng)
         act(s, tid, "cancel", "aud_yz", comment="duplicate")
         s.commit()
         with pytest.raises(PermissionDenied, match="no more evidence"):
