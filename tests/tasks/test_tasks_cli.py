@@ -86,6 +86,20 @@ def test_cli_loop_from_findings_to_review(cli_db, capsys, tmp_path: Path, rng) -
     assert code == 0 and "audit log OK" in out
 
 
+# dispatch task 1 with a tariff-error outcome; the amount to record follows
+_TARIFF_ERROR = [
+    "tasks",
+    "act",
+    "1",
+    "dispatch",
+    "--as",
+    "aud",
+    "--outcome",
+    "tariff_error",
+    "--amount",
+]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -98,51 +112,9 @@ def test_cli_loop_from_findings_to_review(cli_db, capsys, tmp_path: Path, rng) -
         (["tasks", "list", "--as", "aud", "--state", "done"], "unknown state 'done'"),
         (["tasks", "from-findings", "missing.parquet", "--as", "aud"], "not found"),
         (["users", "add", "x", "--role", "boss"], "unknown role 'boss'"),
-        (
-            [
-                "tasks",
-                "act",
-                "1",
-                "dispatch",
-                "--as",
-                "aud",
-                "--outcome",
-                "tariff_error",
-                "--amount",
-                "inf",
-            ],
-            "backbilled_money must be finite",
-        ),
-        (
-            [
-                "tasks",
-                "act",
-                "1",
-                "dispatch",
-                "--as",
-                "aud",
-                "--outcome",
-                "tariff_error",
-                "--amount",
-                "penalty=nan",
-            ],
-            "penalty must be finite",
-        ),
-        (
-            [
-                "tasks",
-                "act",
-                "1",
-                "dispatch",
-                "--as",
-                "aud",
-                "--outcome",
-                "tariff_error",
-                "--amount",
-                "backbilled_kwh=-1e308",
-            ],
-            "backbilled_kwh must be finite and ≥ 0",
-        ),
+        ([*_TARIFF_ERROR, "inf"], "backbilled_money must be finite"),
+        ([*_TARIFF_ERROR, "penalty=nan"], "penalty must be finite"),
+        ([*_TARIFF_ERROR, "backbilled_kwh=-1e308"], "backbilled_kwh must be finite and ≥ 0"),
     ],
 )
 def test_cli_errors_are_one_line_and_non_zero(cli_db, capsys, tmp_path, rng, argv, message) -> None:
