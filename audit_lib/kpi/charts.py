@@ -50,12 +50,23 @@ def has_chinese_font() -> bool:
     return len(font_family()) > 1
 
 
+FLAT = 1e-4
+"""A value axis whose range is below this share of its level shows a flat series: float noise
+(a line loss of 3.8461 % in every month, say) is not drawn as a trend of ±1e-6."""
+
+
 def styled(fig: Figure) -> Figure:
     """``fig`` with the charts' fonts on every text it holds and every tick label it will
-    draw: the figure's own settings, nothing of matplotlib's global state changes."""
+    draw, and a near-constant series drawn flat (see :data:`FLAT`), as matplotlib draws a
+    constant one (±5 %): the figure's own settings, nothing of matplotlib's global state
+    changes."""
     family = list(font_family())
     for ax in fig.axes:
         ax.tick_params(labelfontfamily=family)  # tick labels are made at draw time
+        low, high = ax.get_ylim()
+        level = abs(low + high) / 2
+        if ax.get_yscale() == "linear" and 0 < high - low < FLAT * level:
+            ax.set_ylim((low + high) / 2 - 0.05 * level, (low + high) / 2 + 0.05 * level)
     for text in fig.findobj(Text):
         text.set_fontfamily(family)
     return fig

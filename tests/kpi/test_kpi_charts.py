@@ -8,10 +8,12 @@ import subprocess
 import sys
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
-from audit_lib.kpi.charts import font_family, has_chinese_font, money_by_theme
+from audit_lib.kpi.charts import chart, font_family, has_chinese_font, money_by_theme
 
 
 def test_importing_the_chart_modules_changes_no_matplotlib_setting() -> None:
@@ -42,3 +44,21 @@ def test_a_chart_carries_the_fonts_and_draws_without_a_font_warning(
     assert not [r for r in caplog.records if "findfont" in r.getMessage()]
     ticks = fig.axes[0].get_xticklabels()
     assert ticks and all(t.get_fontfamily() == list(font_family()) for t in ticks)
+
+
+@pytest.mark.parametrize(("values", "flat"), [([3.8461, 3.8461004, 3.8460998], True),
+                                              ([3.80, 3.85, 3.90], False)])  # fmt: skip
+def test_float_noise_is_drawn_flat_and_a_real_change_is_not(
+    values: list[float], flat: bool
+) -> None:
+    @chart
+    def line() -> Figure:
+        fig, ax = plt.subplots()
+        ax.plot(values)
+        return fig
+
+    fig = line()
+    low, high = fig.axes[0].get_ylim()
+    plt.close(fig)
+    assert low < min(values) and max(values) < high
+    assert ((high - low) > 0.09 * values[0]) == flat  # ±5 % of the level, as for a constant
